@@ -1,0 +1,3 @@
+from segcoder.cli import main
+
+raise SystemExit(main())

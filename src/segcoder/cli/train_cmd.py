@@ -1,0 +1,51 @@
+"""segcoder train: fit a segmenter on image/mask folders."""
+
+from segcoder.config import RunConfig
+
+
+def register(sub):
+    p = sub.add_parser("train", help="train a segmenter on image/mask folders",
+                       description="Train a segmenter; options left out keep the --config value or the default.")
+    p.add_argument("--images", help="folder of training images")
+    p.add_argument("--masks", help="folder of training masks, paired with images by file stem")
+    p.add_argument("--val-images", help="folder of validation images")
+    p.add_argument("--val-masks", help="folder of validation masks")
+    p.add_argument("--val-split", type=float, help="share held out for validation without --val-images (0.2)")
+    p.add_argument("--classes", help="classes.json with names, colours and ignore_index")
+    p.add_argument("--model", help="architecture: unet (default) or autoencoder")
+    p.add_argument("--depth", type=int, help="encoder downsamplings (4)")
+    p.add_argument("--filters", type=int, help="filters of the first stage (32)")
+    p.add_argument("--norm", help="batch (default), group or none")
+    p.add_argument("--epochs", type=int, help="training epochs (30)")
+    p.add_argument("--batch-size", type=int, help="crops per step (8)")
+    p.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: about one pass over the images)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (1e-3)")
+    p.add_argument("--loss", help="ce, dice or ce+dice (default)")
+    p.add_argument("--crop-size", type=int, help="side of random training crops (256)")
+    p.add_argument("--workers", type=int, help="data loading threads (2)")
+    p.add_argument("--seed", type=int, help="random seed (0)")
+    p.add_argument("--config", help="run.yaml with data/model/train sections")
+    p.add_argument("--out", required=True, help="run folder to create")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder once training ends")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    from segcoder.scores import format_scores
+    from segcoder.train import train
+
+    config = RunConfig.from_yaml(args.config) if args.config else RunConfig()
+    config.override(**{
+        "data.images": args.images, "data.masks": args.masks, "data.val_images": args.val_images,
+        "data.val_masks": args.val_masks, "data.val_split": args.val_split, "data.classes": args.classes,
+        "data.crop_size": args.crop_size, "data.workers": args.workers,
+        "model.name": args.model, "model.depth": args.depth, "model.filters": args.filters, "model.norm": args.norm,
+        "train.epochs": args.epochs, "train.batch_size": args.batch_size,
+        "train.steps_per_epoch": args.steps_per_epoch, "train.learning_rate": args.lr, "train.loss": args.loss,
+        "train.seed": args.seed,
+    })
+    result = train(config, args.out, overwrite=args.overwrite)
+    print(f"validation (best checkpoint, full resolution, {result.metrics['images']} images):")
+    print(format_scores(result.metrics))
+    print(f"run folder: {result.run_dir}  ({result.seconds:.0f} s)")
+    return 0

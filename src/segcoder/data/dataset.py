@@ -1,0 +1,86 @@
+"""Keras datasets that decode, crop and augment image/mask pairs in worker threads."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from segcoder.data.augment import pad_to_multiple, training_transform
+from segcoder.data.io import read_image, read_mask
+
+
+def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """Make a (H, W, C) image have ``channels`` channels (gray <-> RGB)."""
+    if image.shape[-1] == channels:
+        return image
+    if channels == 3:
+        return np.repeat(image[..., :1], 3, axis=-1)
+    return image.mean(axis=-1, keepdims=True, dtype=np.float32)
+
+
+def load_pair(pair: tuple[Path, Path], lut: np.ndarray, channels: int):
+    """Read one image (float32 HWC) and its mask as training labels (uint8 HW)."""
+    image_path, mask_path = pair
+    image = match_channels(read_image(image_path), channels)
+    labels = lut[read_mask(mask_path)]
+    return image, labels
+
+
+class TrainCrops(keras.utils.PyDataset):
+    """Batches of random augmented crops; ``steps`` batches make an epoch.
+
+    Each batch draws its images and augmentation from a seed built from
+    (seed, epoch, batch index), so a run is repeatable whatever order the
+    worker threads finish in.
+    """
+
+    def __init__(self, pairs, lut, channels, crop_size, batch_size, steps=None, seed=0, workers=2):
+        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
+        self.pairs, self.lut, self.channels = list(pairs), lut, channels
+        self.crop_size, self.batch_size, self.seed = crop_size, batch_size, seed
+        self.steps = steps or self.default_steps()
+        self.epoch = 0
+
+    def default_steps(self) -> int:
+        """Enough crops to cover each training image about once."""
+        from segcoder.data.io import image_size
+
+        h, w = image_size(self.pairs[0][0])
+        crops_per_image = max(1, round(h * w / self.crop_size**2))
+        return max(1, math.ceil(len(self.pairs) * crops_per_image / self.batch_size))
+
+    def __len__(self):
+        return self.steps
+
+    def on_epoch_end(self):
+        self.epoch += 1
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        transform = training_transform(self.crop_size, int(rng.integers(2**31)))
+        images = np.empty((self.batch_size, self.crop_size, self.crop_size, self.channels), np.float32)
+        labels = np.empty((self.batch_size, self.crop_size, self.crop_size), np.int32)
+        for slot, which in enumerate(rng.integers(len(self.pairs), size=self.batch_size)):
+            image, mask = load_pair(self.pairs[which], self.lut, self.channels)
+            out = transform(image=image, mask=mask)
+            images[slot], labels[slot] = out["image"], out["mask"]
+        return images, labels
+
+
+class WholeImages(keras.utils.PyDataset):
+    """One whole image per batch, padded to a multiple of the network stride (validation)."""
+
+    def __init__(self, pairs, lut, channels, stride, workers=1):
+        super().__init__(workers=workers, use_multiprocessing=False)
+        self.pairs, self.lut, self.channels, self.stride = list(pairs), lut, channels, stride
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def __getitem__(self, index):
+        image, labels = load_pair(self.pairs[index], self.lut, self.channels)
+        image, labels = pad_to_multiple(image, labels, self.stride)
+        return image[None], labels[None].astype(np.int32)
