@@ -51,13 +51,19 @@ class Segmenter:
             image = image[..., :3]
         return match_channels(image, self.channels)
 
+    def predict_logits_batch(self, batch: np.ndarray) -> np.ndarray:
+        """Logits (N, H, W, out_channels) for a float32 batch (N, H, W, C) whose sides are multiples of the stride.
+
+        This is the one call every inference engine provides (see :func:`load`).
+        """
+        return np.asarray(self.model.predict_on_batch(batch))
+
     def predict_logits(self, image: np.ndarray) -> np.ndarray:
         """Logits (H, W, out_channels) for one image, predicted whole: padded to the stride, cropped back."""
         image = self._as_image(image)
         h, w = image.shape[:2]
         padded, _ = pad_to_multiple(image, None, self.stride)
-        logits = self.model.predict_on_batch(padded[None])
-        return np.asarray(logits)[0, :h, :w]
+        return self.predict_logits_batch(padded[None])[0, :h, :w]
 
     def predict_proba(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities (H, W, num_classes)."""
@@ -82,9 +88,15 @@ class Segmenter:
         return values[self.predict_labels(image)].astype(dtype)
 
 
-def load(run_dir: str | Path) -> Segmenter:
-    """Load a finished run folder for prediction."""
-    return Segmenter.load(run_dir)
+def load(run_dir: str | Path, engine: str = "keras") -> Segmenter:
+    """Load a finished run folder for prediction with the Keras model or (``engine="onnx"``) its ONNX export."""
+    if engine == "keras":
+        return Segmenter.load(run_dir)
+    if engine == "onnx":
+        from segcoder.onnx_engine import load_onnx_segmenter
+
+        return load_onnx_segmenter(run_dir)
+    raise SegcoderError(f"--engine must be keras or onnx, not '{engine}'")
 
 
 def expand_inputs(inputs) -> list[Path]:
