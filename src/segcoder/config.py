@@ -44,6 +44,7 @@ class TrainConfig:
     learning_rate: float = 1e-3  # Adam learning rate
     loss: str = "ce+dice"  # training loss: ce, dice or ce+dice
     seed: int = 0  # seed for splits, crops, augmentation and initial weights
+    time_limit: float | None = None  # stop after this many minutes of training (the epoch in progress ends early)
 
 
 @dataclass

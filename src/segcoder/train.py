@@ -11,6 +11,7 @@ from pathlib import Path
 
 from segcoder import run as runfiles
 from segcoder._atomic import atomic_path, replace_dir, write_text
+from segcoder.callbacks import TimeLimit
 from segcoder.config import RunConfig
 from segcoder.data.dataset import TrainCrops, WholeImages
 from segcoder.data.prepare import prepare_data
@@ -105,6 +106,8 @@ def train(config: RunConfig, out: str | Path, overwrite: bool = False, verbose: 
                                         save_weights_only=True),
         keras.callbacks.CSVLogger(work / runfiles.HISTORY_FILE),
     ]
+    if config.train.time_limit:
+        callbacks.append(TimeLimit(config.train.time_limit * 60))
     model.fit(train_ds, validation_data=val_ds, epochs=config.train.epochs, callbacks=callbacks, verbose=verbose)
     model.load_weights(best)
     save_model(model, work / runfiles.MODEL_FILE, config, channels, k)

@@ -24,6 +24,7 @@ def register(sub):
     p.add_argument("--crop-size", type=int, help="side of random training crops (256)")
     p.add_argument("--workers", type=int, help="data loading threads (2)")
     p.add_argument("--seed", type=int, help="random seed (0)")
+    p.add_argument("--time-limit", type=float, help="stop training after this many minutes")
     p.add_argument("--config", help="run.yaml with data/model/train sections")
     p.add_argument("--out", required=True, help="run folder to create")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder once training ends")
@@ -42,7 +43,7 @@ def run(args):
         "model.name": args.model, "model.depth": args.depth, "model.filters": args.filters, "model.norm": args.norm,
         "train.epochs": args.epochs, "train.batch_size": args.batch_size,
         "train.steps_per_epoch": args.steps_per_epoch, "train.learning_rate": args.lr, "train.loss": args.loss,
-        "train.seed": args.seed,
+        "train.seed": args.seed, "train.time_limit": args.time_limit,
     })
     result = train(config, args.out, overwrite=args.overwrite)
     print(f"validation (best checkpoint, full resolution, {result.metrics['images']} images):")
