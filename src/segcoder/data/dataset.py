@@ -10,6 +10,7 @@ import numpy as np
 
 from segcoder.data.augment import pad_to_multiple, training_transform
 from segcoder.data.io import read_image, read_mask
+from segcoder.data.masks import to_labels
 
 
 def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
@@ -22,10 +23,16 @@ def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
 
 
 def load_pair(pair: tuple[Path, Path], lut: np.ndarray, channels: int):
-    """Read one image (float32 HWC) and its mask as training labels (uint8 HW)."""
+    """Read one image (float32 HWC) and its mask as training labels (uint8 HW).
+
+    Args:
+        pair: (image, mask), each a path or a :class:`~segcoder.data.tiff.Page` of a TIFF stack.
+        lut: the table :func:`~segcoder.data.masks.label_table` built for these masks.
+        channels: image channels the network takes (gray and RGB are converted).
+    """
     image_path, mask_path = pair
     image = match_channels(read_image(image_path), channels)
-    labels = lut[read_mask(mask_path)]
+    labels = to_labels(read_mask(mask_path), lut)
     return image, labels
 
 

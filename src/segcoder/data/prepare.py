@@ -49,7 +49,8 @@ def prepare_data(data: DataConfig, seed: int = 0) -> PreparedData:
     else:
         train_pairs, val_pairs = split_pairs(pairs, data.val_split, seed)
     train_scan, val_scan = scan_pairs(train_pairs), scan_pairs(val_pairs)
-    both = PairScan({**train_scan.values, **val_scan.values}, train_scan.channels)
+    both = PairScan({**train_scan.values, **val_scan.values}, train_scan.channels,
+                    {**train_scan.stats, **val_scan.stats})
     if data.classes:
         classes = ClassMap.load(data.classes)
     else:
