@@ -45,6 +45,8 @@ class TrainConfig:
     loss: str = "ce+dice"  # training loss: ce, dice or ce+dice
     seed: int = 0  # seed for splits, crops, augmentation and initial weights
     time_limit: float | None = None  # stop after this many minutes of training (the epoch in progress ends early)
+    init_encoder: str | None = None  # pretrain run folder whose encoder weights start the model
+    freeze_encoder_epochs: int = 0  # epochs the copied encoder stays frozen before all layers train
 
 
 @dataclass
@@ -117,6 +119,8 @@ class RunConfig:
             (t.epochs >= 1, f"--epochs must be at least 1, not {t.epochs}"),
             (t.batch_size >= 1, f"--batch-size must be at least 1, not {t.batch_size}"),
             (t.learning_rate > 0, f"--lr must be positive, not {t.learning_rate}"),
+            (t.freeze_encoder_epochs >= 0, f"--freeze-encoder-epochs must not be negative, not {t.freeze_encoder_epochs}"),
+            (t.freeze_encoder_epochs == 0 or bool(t.init_encoder), "--freeze-encoder-epochs needs --init-encoder RUN"),
             (t.loss in ("ce", "dice", "ce+dice"), f"--loss must be ce, dice or ce+dice, not '{t.loss}'"),
             (d.crop_size >= 2**m.depth and d.crop_size % 2**m.depth == 0,
              f"--crop-size must be a multiple of {2**m.depth} (2**depth), not {d.crop_size}"),

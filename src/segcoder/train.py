@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ from segcoder.config import RunConfig
 from segcoder.data.dataset import TrainCrops, WholeImages
 from segcoder.data.prepare import prepare_data
 from segcoder.errors import SegcoderError
+from segcoder.transfer import copy_encoder, fit_in_phases, load_encoder_source
 
 
 @dataclass
@@ -84,6 +86,9 @@ def train(config: RunConfig, out: str | Path, overwrite: bool = False, verbose: 
     data = prepare_data(config.data, config.train.seed)
     if config.model.data_format is None:
         config.model.data_format = preferred_data_format()
+    encoder_source = None
+    if config.train.init_encoder:  # load and check before any file is written
+        encoder_source = load_encoder_source(config.train.init_encoder, config.model, data.channels)
 
     # A new folder is written in place; an existing run is only replaced once the new one is complete.
     work = out.with_name(f".{out.name}.partial") if out.exists() else out
@@ -96,6 +101,8 @@ def train(config: RunConfig, out: str | Path, overwrite: bool = False, verbose: 
     keras.utils.set_random_seed(config.train.seed)
     k, channels = data.classes.num_classes, data.channels
     model = build_and_compile(config, channels, k)
+    if encoder_source is not None:
+        copy_encoder(encoder_source, model, config.train.init_encoder)
     stride = 2**config.model.depth
     train_ds = TrainCrops(data.train_pairs, data.lut, channels, config.data.crop_size, config.train.batch_size,
                           config.train.steps_per_epoch, config.train.seed, config.data.workers)
@@ -108,7 +115,9 @@ def train(config: RunConfig, out: str | Path, overwrite: bool = False, verbose: 
     ]
     if config.train.time_limit:
         callbacks.append(TimeLimit(config.train.time_limit * 60))
-    model.fit(train_ds, validation_data=val_ds, epochs=config.train.epochs, callbacks=callbacks, verbose=verbose)
+    fit = functools.partial(model.fit, train_ds, validation_data=val_ds, callbacks=callbacks, verbose=verbose)
+    fit_in_phases(model, fit, config.train.epochs, config.train.freeze_encoder_epochs if encoder_source else 0,
+                  callbacks)
     model.load_weights(best)
     save_model(model, work / runfiles.MODEL_FILE, config, channels, k)
     best.unlink()
