@@ -40,6 +40,7 @@ class MaskStats:
     counts: np.ndarray
     info: FileInfo
     kind: str  # see encodings.describe_file
+    shape: tuple = (0, 0)  # (height, width)
 
     @property
     def pixels(self) -> int:
@@ -90,7 +91,7 @@ def scan_mask(mask_path, image_path=None) -> MaskStats:
                 f"{size[1]}x{size[0]}; masks must have their image's size"
             )
     found, counts = np.unique(codes, return_counts=True)
-    return MaskStats(found, counts, info, describe_file(info, found))
+    return MaskStats(found, counts, info, describe_file(info, found), codes.shape)
 
 
 def scan_pairs(pairs) -> PairScan:
