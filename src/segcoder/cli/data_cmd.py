@@ -12,7 +12,7 @@ def register(sub):
     v.add_argument("--masks", required=True, help="folder of masks paired by file stem, or a multi-page TIFF")
     v.add_argument("--classes", help="classes.json (default: classes found from the masks)")
     v.add_argument("--sheet", help="write a contact sheet of mask overlays to this PNG")
-    v.add_argument("--tolerance", type=float, help="RGB distance for JPEG colour masks (default 40)")
+    v.add_argument("--tolerance", type=float, help="RGB distance for JPEG colour masks (default 64)")
     v.set_defaults(run=run_verify)
 
     c = data_sub.add_parser("convert", help="write masks of any encoding as index PNGs plus classes.json",
@@ -20,7 +20,7 @@ def register(sub):
     c.add_argument("--masks", required=True, help="folder of masks, or a multi-page TIFF")
     c.add_argument("--classes", required=True, help="classes.json with ids and colours")
     c.add_argument("--out", required=True, help="output folder to create")
-    c.add_argument("--tolerance", type=float, help="RGB distance for JPEG colour masks (default 40)")
+    c.add_argument("--tolerance", type=float, help="RGB distance for JPEG colour masks (default 64)")
     c.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     c.set_defaults(run=run_convert)
 
