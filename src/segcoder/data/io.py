@@ -67,6 +67,7 @@ def _decode(source, mask: bool) -> tuple[np.ndarray, FileInfo]:
         return array, FileInfo("TIFF", str(array.dtype))
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # e.g. "Corrupt EXIF data": the pixels may still be fine
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=_PIL_FORMATS) as im:
                 if im.width * im.height > MAX_PIXELS:
