@@ -20,8 +20,12 @@ _C1, _C2 = 0.01**2, 0.03**2  # SSIM stabilisers for a data range of 1
 
 def ssim_map(x, y, window: int = SSIM_WINDOW):
     """Per-window SSIM of two (B, H, W, C) images in [0, 1] (uniform window, 'valid' positions only)."""
+    # A depthwise convolution with a uniform kernel: several times faster than average_pool on PyTorch's CPU.
+    channels = x.shape[-1]
+    kernel = ops.full((window, window, channels, 1), 1.0 / window**2, dtype="float32")
+
     def mean(t):
-        return ops.average_pool(t, window, strides=1, padding="valid", data_format="channels_last")
+        return ops.depthwise_conv(t, kernel, strides=1, padding="valid", data_format="channels_last")
 
     mx, my = mean(x), mean(y)
     vx = mean(x * x) - mx * mx
