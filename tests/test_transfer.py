@@ -1,0 +1,113 @@
+"""Encoder transfer: weights really copied, mismatches refused clearly, frozen epochs really frozen."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segcoder.cli import main
+from segcoder.errors import SegcoderError
+from segcoder.models import create_model
+from segcoder.transfer import copy_encoder, describe_encoder, get_encoder
+
+from tests.conftest import tiny_config
+
+
+def _tiny(name="unet", channels=3, depth=2, filters=4, norm="batch", seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return create_model(name, channels, 4, depth=depth, filters=filters, norm=norm)
+
+
+@pytest.mark.parametrize("source_name", ["autoencoder", "unet"])
+def test_copy_encoder_copies_every_weight(source_name):
+    source, target = _tiny(source_name, seed=1), _tiny("unet", seed=2)
+    before = [w.copy() for w in get_encoder(target).get_weights()]
+    decoder_before = target.get_layer("head").get_weights()[0].copy()
+    assert copy_encoder(source, target) == len(before)
+    after = get_encoder(target).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(after, get_encoder(source).get_weights()))
+    assert not any(np.array_equal(a, b) for a, b in zip(after, before) if a.std() > 0)
+    assert np.array_equal(target.get_layer("head").get_weights()[0], decoder_before)  # decoder untouched
+
+
+def test_describe_encoder():
+    assert describe_encoder(get_encoder(_tiny(channels=1, depth=3, filters=8))) == \
+        {"channels": 1, "depth": 3, "filters": 8}
+
+
+@pytest.mark.parametrize("change, shown", [
+    ({"depth": 3}, "depth 3, filters 4, 3 input channel(s)"),
+    ({"filters": 8}, "depth 2, filters 8, 3 input channel(s)"),
+    ({"channels": 1}, "depth 2, filters 4, 1 input channel(s)"),
+])
+def test_mismatched_encoders_are_refused(change, shown):
+    with pytest.raises(SegcoderError) as err:
+        copy_encoder(_tiny(), _tiny(**change), "runs/ae")
+    message = str(err.value)
+    assert message.startswith("runs/ae: its encoder (depth 2, filters 4, 3 input channel(s)) does not match")
+    assert f"this model's ({shown})" in message and "--depth 2 --filters 4" in message
+
+
+def test_other_normalisation_is_refused():
+    with pytest.raises(SegcoderError, match="another --norm"):
+        copy_encoder(_tiny(norm="batch"), _tiny(norm="none"))
+
+
+def _pretrain_source(model, folder):
+    """Save ``model`` as a run folder's model.keras, as a pretrain run would."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / "model.keras")
+    return folder
+
+
+def test_train_with_frozen_encoder_keeps_pretrained_weights(synthetic_data, tmp_path):
+    import keras
+
+    from segcoder.train import train
+
+    source = _tiny("autoencoder", seed=5)
+    run = _pretrain_source(source, tmp_path / "ae")
+    config = tiny_config(synthetic_data, **{"train.init_encoder": str(run), "train.freeze_encoder_epochs": 1})
+    train(config, tmp_path / "frozen", verbose=0)
+    trained = keras.saving.load_model(tmp_path / "frozen/model.keras", compile=False)
+    # frozen for the whole (1-epoch) run: kernels and batch-norm statistics are exactly the pretrained ones
+    for a, b in zip(get_encoder(trained).get_weights(), get_encoder(source).get_weights()):
+        assert np.array_equal(a, b)
+
+    config = tiny_config(synthetic_data, **{"train.init_encoder": str(run), "train.freeze_encoder_epochs": 1,
+                                            "train.epochs": 2})
+    train(config, tmp_path / "thawed", verbose=0)
+    thawed = keras.saving.load_model(tmp_path / "thawed/model.keras", compile=False)
+    kernel = lambda m: get_encoder(m).get_layer("enc0_conv1").get_weights()[0]  # noqa: E731
+    step = np.abs(kernel(thawed) - kernel(source)).max()
+    assert 0 < step < 0.05  # trained after the frozen epoch, but from the pretrained start
+    history = (tmp_path / "thawed/history.csv").read_text().splitlines()
+    assert len(history) == 3 and history[0].startswith("epoch")  # both phases logged in one file
+
+
+def test_train_cli_refuses_a_mismatched_encoder_before_writing(synthetic_data, tmp_path, capsys):
+    run = _pretrain_source(_tiny("autoencoder", filters=8), tmp_path / "ae")
+    d = synthetic_data
+    code = main(["train", "--images", str(d / "train/images"), "--masks", str(d / "train/masks"),
+                 "--classes", str(d / "classes.json"), "--depth", "2", "--filters", "4", "--crop-size", "32",
+                 "--init-encoder", str(run), "--out", str(tmp_path / "seg")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "does not match" in err and err.count("\n") == 1
+    assert not (tmp_path / "seg").exists()
+
+
+def test_init_encoder_needs_a_model_file(synthetic_data, tmp_path):
+    from segcoder.train import train
+
+    with pytest.raises(SegcoderError, match="model.keras: not found"):
+        train(tiny_config(synthetic_data, **{"train.init_encoder": str(tmp_path)}), tmp_path / "x", verbose=0)
+
+
+def test_freezing_needs_an_encoder_to_freeze(synthetic_data, tmp_path):
+    from segcoder.train import train
+
+    with pytest.raises(SegcoderError, match="needs --init-encoder"):
+        train(tiny_config(synthetic_data, **{"train.freeze_encoder_epochs": 2}), tmp_path / "x", verbose=0)
