@@ -129,7 +129,7 @@ def _fetch_file(entry: dict, target: Path, source) -> tuple[int, bool]:
     return copied, offset > 0
 
 
-def fetch_dataset(name: str, dest=None, mirror=None, log=print) -> FetchResult:
+def fetch_dataset(name: str, dest=None, mirror=None, log=print, base_url: str | None = None) -> FetchResult:
     """Download (or copy from a mirror) the dataset ``name`` into ``<dest>/<name>`` and check every file.
 
     Args:
@@ -138,6 +138,7 @@ def fetch_dataset(name: str, dest=None, mirror=None, log=print) -> FetchResult:
         mirror: a local folder with the segcoder layout (``<mirror>/<name>/train/images/...``)
             read instead of the network; defaults to ``$SEGCODER_DATA_MIRROR``.
         log: where progress lines go.
+        base_url: download from here instead of the dataset's public source (same upstream layout).
 
     Files already present with the right checksum are kept; partial downloads resume.
     """
@@ -155,7 +156,7 @@ def fetch_dataset(name: str, dest=None, mirror=None, log=print) -> FetchResult:
         if mirror is not None:
             source = Path(mirror).expanduser() / name / entry["path"]
         else:
-            source = info["base_url"] + entry["upstream"]
+            source = (base_url or info["base_url"]) + entry["upstream"]
         nbytes, was_resumed = _fetch_file(entry, target, source)
         fetched, resumed, copied = fetched + 1, resumed + was_resumed, copied + nbytes
         if fetched % 100 == 1 or n == len(files):
