@@ -228,6 +228,13 @@ def save_reconstructor(model, path: Path, config: RunConfig, channels: int) -> N
         os.replace(keras_tmp, tmp)
 
 
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
 def plot_history(history_csv: Path, out_png: Path) -> Path | None:
     """Reconstruction loss and PSNR per epoch, training and held-out side by side."""
     import csv
@@ -247,8 +254,9 @@ def plot_history(history_csv: Path, out_png: Path) -> Path | None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key, title in ((axes[0], "loss", "reconstruction loss"), (axes[1], "psnr", "PSNR (dB)")):
         for prefix, style in (("", "-"), ("val_", "--")):
-            if prefix + key in rows[0]:
-                ax.plot(epochs, [float(r[prefix + key]) for r in rows], style, label=(prefix or "train_") + key)
+            values = [_number(r.get(prefix + key)) for r in rows]
+            if any(v is not None for v in values):  # CSVLogger writes "NA" where a value is missing
+                ax.plot(epochs, [np.nan if v is None else v for v in values], style, label=(prefix or "train_") + key)
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.grid(alpha=0.3)
