@@ -146,8 +146,11 @@ class Segmenter:
 
         run_dir = check_run_dir(run_dir)
         config, classes = load_run_config(run_dir)
+        from segcoder.models.inference import fold_batchnorm
+
         model = keras.saving.load_model(run_dir / MODEL_FILE, compile=False)
-        return cls(model, config, classes)
+        # Batch norm folded into the convolutions: same logits, one pass less per layer.
+        return cls(fold_batchnorm(model, config.model), config, classes)
 
     def predict_logits_batch(self, batch: np.ndarray) -> np.ndarray:
         """Logits (N, H, W, out_channels) for a float32 batch (N, H, W, C) whose sides are multiples of the stride.

@@ -43,7 +43,8 @@ def build_and_compile(config: RunConfig, channels: int, num_classes: int):
     from segcoder.models import create_model
 
     m = config.model
-    model = create_model(m.name, channels, num_classes, m.depth, m.filters, m.norm, m.data_format)
+    # Fused batch norm: PyTorch's one-pass kernel on the torch backend; save_model stores stock layers.
+    model = create_model(m.name, channels, num_classes, m.depth, m.filters, m.norm, m.data_format, fused=True)
     model.compile(
         optimizer=keras.optimizers.Adam(config.train.learning_rate),
         loss=SegmentationLoss(config.train.loss),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from segcoder.models.autoencoder import build_autoencoder
+from segcoder.models.batchnorm import FusedBatchNormalization
 from segcoder.models.blocks import preferred_data_format
 from segcoder.models.encoder import ENCODER_NAME, build_encoder
 from segcoder.models.unet import build_unet
@@ -15,8 +16,13 @@ def output_channels(num_classes: int) -> int:
     return 1 if num_classes == 2 else num_classes
 
 
-def create_model(name, channels, num_classes, depth=4, filters=32, norm="batch", data_format=None):
+def create_model(name, channels, num_classes, depth=4, filters=32, norm="batch", data_format=None, fused=False):
     """Build a segmenter by name.
+
+    Args:
+        fused: batch norm as :class:`FusedBatchNormalization`, PyTorch's fused kernel on the torch
+            backend (training runs this way). False builds stock layers only, which is what is saved,
+            so a ``.keras`` file loads with plain Keras.
 
     Example:
         >>> model = create_model("unet", channels=1, num_classes=2, depth=3, filters=8)
@@ -29,8 +35,8 @@ def create_model(name, channels, num_classes, depth=4, filters=32, norm="batch",
         raise SegcoderError(f"unknown model '{name}'; choose one of {sorted(MODEL_BUILDERS)}")
     return MODEL_BUILDERS[name](
         channels, output_channels(num_classes), depth=depth, filters=filters, norm=norm,
-        data_format=data_format or preferred_data_format(),
+        data_format=data_format or preferred_data_format(), fused=fused,
     )
 
 
-__all__ = ["ENCODER_NAME", "MODEL_BUILDERS", "build_encoder", "create_model", "output_channels"]
+__all__ = ["ENCODER_NAME", "FusedBatchNormalization", "MODEL_BUILDERS", "build_encoder", "create_model", "output_channels"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from segcoder.models.batchnorm import FusedBatchNormalization
+
 
 def preferred_data_format() -> str:
     """The tensor layout the current backend runs convolutions fastest in on this machine.
@@ -19,26 +21,28 @@ def channel_axis(data_format: str) -> int:
     return 1 if data_format == "channels_first" else -1
 
 
-def normalization(norm: str, filters: int, data_format: str, name: str):
+def normalization(norm: str, filters: int, data_format: str, name: str, fused: bool = False):
+    """The normalisation layer after a convolution, or None; ``fused`` picks the fused batch norm kernel."""
     axis = channel_axis(data_format)
     if norm == "batch":
         # PyTorch's default momentum: Keras' 0.99 leaves the moving statistics far behind
         # the weights on the short runs typical of small datasets, and validation suffers.
-        return layers.BatchNormalization(axis=axis, momentum=0.9, name=f"{name}_bn")
+        kind = FusedBatchNormalization if fused else layers.BatchNormalization
+        return kind(axis=axis, momentum=0.9, name=f"{name}_bn")
     if norm == "group":
         groups = max(g for g in (32, 16, 8, 4, 2, 1) if filters % g == 0 and g <= max(1, filters // 4))
         return layers.GroupNormalization(groups=groups, axis=axis, name=f"{name}_gn")
     return None
 
 
-def conv_block(x, filters: int, norm: str, data_format: str, name: str):
+def conv_block(x, filters: int, norm: str, data_format: str, name: str, fused: bool = False):
     """Two 3x3 convolutions, each followed by normalisation and ReLU."""
     for i in (1, 2):
         x = layers.Conv2D(
             filters, 3, padding="same", use_bias=norm == "none", data_format=data_format,
             kernel_initializer="he_normal", name=f"{name}_conv{i}",
         )(x)
-        norm_layer = normalization(norm, filters, data_format, f"{name}_{i}")
+        norm_layer = normalization(norm, filters, data_format, f"{name}_{i}", fused)
         if norm_layer is not None:
             x = norm_layer(x)
         x = layers.ReLU(name=f"{name}_relu{i}")(x)
