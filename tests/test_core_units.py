@@ -1,0 +1,163 @@
+"""Unit tests of the core pieces: config, class list, pairing, reading, scores, losses and metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from segcoder.config import RunConfig
+from segcoder.data.classes import IGNORE_LABEL, ClassMap
+from segcoder.data.io import read_image, read_mask
+from segcoder.data.pairs import find_pairs
+from segcoder.errors import SegcoderError
+from segcoder.scores import confusion_matrix, scores
+
+
+def test_config_yaml_round_trip_and_overrides(tmp_path):
+    config = RunConfig().override(**{"train.epochs": 3, "model.name": "autoencoder", "data.crop_size": None})
+    path = tmp_path / "run.yaml"
+    path.write_text(config.to_yaml())
+    again = RunConfig.from_yaml(path)
+    assert again.to_dict() == config.to_dict()
+    assert again.train.epochs == 3 and again.model.name == "autoencoder" and again.data.crop_size == 256
+
+
+def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  epoch: 3\n")
+    with pytest.raises(SegcoderError, match="unknown key.*epoch"):
+        RunConfig.from_yaml(path)
+    with pytest.raises(SegcoderError, match="crop-size must be a multiple of 16"):
+        RunConfig().override(**{"data.crop_size": 100}).validate()
+    with pytest.raises(SegcoderError, match="--model must be one of"):
+        RunConfig().override(**{"model.name": "segnet"}).validate()
+
+
+def test_classmap_camvid_layout(camvid):
+    cmap = ClassMap.load(camvid / "classes.json")
+    assert cmap.ignore_index == 11 and cmap.num_classes == 11
+    lut = cmap.lut()
+    assert lut[0] == 0 and lut[10] == 10 and lut[11] == IGNORE_LABEL and lut[200] == IGNORE_LABEL
+    assert cmap.colors()[3].tolist() == [128, 64, 128]
+
+
+def test_classmap_from_values_and_ignore_in_the_middle():
+    cmap = ClassMap.from_dict({"ignore_index": 0, "classes": [
+        {"id": 0, "name": "void", "color": [0, 0, 0]},
+        {"id": 1, "name": "a", "color": [1, 1, 1]},
+        {"id": 2, "name": "b", "color": [2, 2, 2]}]})
+    assert cmap.names == ["a", "b"]
+    assert cmap.lut()[[0, 1, 2]].tolist() == [IGNORE_LABEL, 0, 1]
+    found = ClassMap.from_values([255, 0])
+    assert [c.id for c in found.trained] == [0, 255] and found.lut()[255] == 1
+    with pytest.raises(SegcoderError, match="at least two classes"):
+        ClassMap.from_values([7])
+
+
+def test_pairs_by_stem_with_other_extensions(tmp_path):
+    (tmp_path / "im").mkdir()
+    (tmp_path / "ma").mkdir()
+    for stem in ("a", "b"):
+        Image.new("RGB", (8, 8)).save(tmp_path / "im" / f"{stem}.jpg")
+        Image.new("L", (8, 8)).save(tmp_path / "ma" / f"{stem}.png")
+    pairs = find_pairs(tmp_path / "im", tmp_path / "ma")
+    assert [(i.name, m.name) for i, m in pairs] == [("a.jpg", "a.png"), ("b.jpg", "b.png")]
+    Image.new("RGB", (8, 8)).save(tmp_path / "im" / "lonely.png")
+    Image.new("L", (8, 8)).save(tmp_path / "ma" / "orphan.png")
+    with pytest.raises(SegcoderError) as err:
+        find_pairs(tmp_path / "im", tmp_path / "ma")
+    assert "lonely.png" in str(err.value) and "orphan.png" in str(err.value)
+
+
+@pytest.mark.parametrize("mode,suffix,channels", [
+    ("L", ".png", 1), ("RGB", ".png", 3), ("RGBA", ".png", 3), ("I;16", ".png", 1),
+    ("RGB", ".jpg", 3), ("L", ".bmp", 1), ("RGB", ".tif", 3), ("I;16", ".tif", 1),
+])
+def test_read_image_formats(tmp_path, mode, suffix, channels):
+    rng = np.random.default_rng(0)
+    if mode == "I;16":
+        array = rng.integers(0, 65535, (12, 10), dtype=np.uint16)
+        image = Image.fromarray(array)
+    else:
+        shape = (12, 10) if mode == "L" else (12, 10, len(mode))
+        image = Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode)
+    path = tmp_path / f"x{suffix}"
+    image.save(path)
+    out = read_image(path)
+    assert out.shape == (12, 10, channels) and out.dtype == np.float32
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    if mode == "I;16":
+        assert out.max() > 0.9  # 16-bit data is scaled by 65535, not clipped at 255
+
+
+def test_read_mask_index_and_truncated(tmp_path):
+    values = np.array([[0, 1, 2], [3, 2, 1]], np.uint8)
+    Image.fromarray(values).save(tmp_path / "m.png")
+    assert read_mask(tmp_path / "m.png").tolist() == values.tolist()
+    Image.fromarray(np.zeros((64, 64), np.uint8) + 7).save(tmp_path / "t.png")
+    data = (tmp_path / "t.png").read_bytes()
+    (tmp_path / "t.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SegcoderError, match="t.png"):
+        read_mask(tmp_path / "t.png")
+
+
+def test_scores_exact_values():
+    truth = np.array([0, 0, 0, 1, 1, 2, IGNORE_LABEL, IGNORE_LABEL])
+    pred = np.array([0, 0, 1, 1, 2, 2, 0, 1])
+    m = confusion_matrix(truth, pred, 3)
+    assert m.tolist() == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    s = scores(m, ["a", "b", "c"])
+    assert s["pixel_accuracy"] == pytest.approx(4 / 6)
+    assert s["per_class"]["a"]["iou"] == pytest.approx(2 / 3)
+    assert s["per_class"]["b"]["iou"] == pytest.approx(1 / 3)
+    assert s["per_class"]["c"]["iou"] == pytest.approx(1 / 2)
+    assert s["per_class"]["b"]["dice"] == pytest.approx(2 * 1 / (2 + 2))
+    assert s["mean_iou"] == pytest.approx((2 / 3 + 1 / 3 + 1 / 2) / 3)
+    assert s["class_accuracy"] == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
+
+
+def _logits_for(labels, k, scale=8.0):
+    if k == 2:
+        return (np.where(labels == 1, scale, -scale)[..., None]).astype(np.float32)
+    return (np.eye(k)[np.where(labels == IGNORE_LABEL, 0, labels)] * 2 * scale - scale).astype(np.float32)
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_loss_ignores_ignored_pixels_and_rewards_right_answers(k):
+    from keras import ops
+
+    from segcoder.losses import SegmentationLoss
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, k, (2, 8, 8)).astype(np.int32)
+    loss = SegmentationLoss("ce+dice")
+    right = float(ops.convert_to_numpy(loss(labels, _logits_for(labels, k))))
+    wrong = float(ops.convert_to_numpy(loss(labels, _logits_for((labels + 1) % k, k))))
+    assert right < 0.05 < 1.0 < wrong
+    # Whatever the network says on ignored pixels must not change the loss.
+    ignored = labels.copy()
+    ignored[:, :4] = IGNORE_LABEL
+    logits = _logits_for(labels, k)
+    noisy = logits.copy()
+    noisy[:, :4] = rng.normal(0, 20, noisy[:, :4].shape)
+    a = float(ops.convert_to_numpy(loss(ignored, logits)))
+    b = float(ops.convert_to_numpy(loss(ignored, noisy)))
+    assert a == pytest.approx(b, abs=1e-6)
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_training_metrics_match_numpy_scores(k):
+    from segcoder.metrics import MeanIoU, PixelAccuracy
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, k, (3, 6, 6)).astype(np.int32)
+    labels[0, 0] = IGNORE_LABEL
+    predicted = rng.integers(0, k, (3, 6, 6))
+    expected = scores(confusion_matrix(labels, predicted, k), [str(i) for i in range(k)])
+    miou, acc = MeanIoU(k), PixelAccuracy(k)
+    for metric in (miou, acc):
+        metric.update_state(labels[:2], _logits_for(predicted[:2], k))
+        metric.update_state(labels[2:], _logits_for(predicted[2:], k))
+    assert float(miou.result()) == pytest.approx(expected["mean_iou"], abs=1e-5)
+    assert float(acc.result()) == pytest.approx(expected["pixel_accuracy"], abs=1e-5)
