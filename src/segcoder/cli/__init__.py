@@ -24,12 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     from segcoder.cli import evaluate_cmd, predict_cmd, train_cmd, demo_cmd
     from segcoder.cli import compress_cmd, pretrain_cmd, reconstruct_cmd
     from segcoder.cli import data_cmd
+    from segcoder.cli import export_cmd
 
     parser = _Parser(prog="segcoder", description="Image segmentation with encoder-decoder networks (Keras 3).")
     parser.add_argument("--version", action="version", version=f"segcoder {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     for module in (train_cmd, predict_cmd, evaluate_cmd, demo_cmd, pretrain_cmd, reconstruct_cmd,
-                   compress_cmd, data_cmd):
+                   compress_cmd, data_cmd, export_cmd):
         module.register(sub)
     return parser
 
