@@ -105,6 +105,8 @@ def describe_file(info, codes: np.ndarray) -> str:
 
 def _binary_or_index(values: np.ndarray, bits: str) -> str:
     found = set(np.asarray(values).tolist())
+    if len(found) == 1:
+        return f"one value ({bits})"  # an all-background mask fits any encoding; summarise() sets it aside
     if found <= {0, 255} and 255 in found:
         return "binary 0/255"
     if found <= {0, 1} and 1 in found:
@@ -115,10 +117,14 @@ def _binary_or_index(values: np.ndarray, bits: str) -> str:
 def summarise(kinds: list[str]) -> str:
     """One line for a whole folder, e.g. ``binary 0/255`` or ``mixed: RGB colour (3), index 8-bit (1)``."""
     counts = Counter(kinds)
-    if len(counts) == 1:
-        return next(iter(counts))
-    # An all-background mask reads as "index" beside binary ones; it is still a binary set.
-    binary = {k for k in counts if k.startswith("binary")}
-    if len(binary) == 1 and set(counts) - binary <= {"index 8-bit"}:
-        return next(iter(binary))
+    informative = Counter({k: n for k, n in counts.items() if not k.startswith("one value")})
+    if len(informative) == 1 or not informative:
+        return next(iter(informative or counts))
+    index = [k for k in informative if k.startswith("index")]
+    if len(index) == 1:  # masks holding two classes of an index set are index masks too
+        informative = Counter({index[0]: sum(n for k, n in informative.items() if k.startswith(("index", "binary")))}
+                              | {k: n for k, n in informative.items() if not k.startswith(("index", "binary"))})
+        if len(informative) == 1:
+            return index[0]
+    counts = informative
     return "mixed: " + ", ".join(f"{k} ({n})" for k, n in counts.most_common())
