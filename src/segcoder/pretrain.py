@@ -31,6 +31,7 @@ from segcoder.reconstruction_losses import RECONSTRUCTION_LOSSES
 
 CORRUPTIONS = ("none", "noise", "mask")
 RECONSTRUCTIONS_FILE = "reconstructions.png"
+MAX_SCORED = 16  # images scored for metrics.json (the first ones); whole-image inference is slow on a CPU
 
 
 @dataclass
@@ -336,7 +337,7 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False,
     save_reconstructor(model, work / runfiles.MODEL_FILE, run, channels)
     best.unlink()
 
-    shown = val_files or train_files
+    shown = (val_files or train_files)[:MAX_SCORED]
     reconstructor = Reconstructor(model, stride)
     metrics = {"images": len(shown), "scored_on": "held-out images" if val_files else "training images",
                **score_images(reconstructor, shown)}
