@@ -15,6 +15,9 @@ import yaml
 from segcoder.errors import SegcoderError
 
 
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies training may use
+
+
 @dataclass
 class DataConfig:
     images: str | None = None  # folder of training images
@@ -47,6 +50,7 @@ class TrainConfig:
     time_limit: float | None = None  # stop after this many minutes of training (the epoch in progress ends early)
     init_encoder: str | None = None  # pretrain run folder whose encoder weights start the model
     freeze_encoder_epochs: int = 0  # epochs the copied encoder stays frozen before all layers train
+    precision: str = "float32"  # Keras dtype policy: float32, mixed_bfloat16 or mixed_float16 (GPU)
 
 
 @dataclass
@@ -122,6 +126,7 @@ class RunConfig:
             (t.freeze_encoder_epochs >= 0, f"--freeze-encoder-epochs must not be negative, not {t.freeze_encoder_epochs}"),
             (t.freeze_encoder_epochs == 0 or bool(t.init_encoder), "--freeze-encoder-epochs needs --init-encoder RUN"),
             (t.loss in ("ce", "dice", "ce+dice"), f"--loss must be ce, dice or ce+dice, not '{t.loss}'"),
+            (t.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, not '{t.precision}'"),
             (d.crop_size >= 2**m.depth and d.crop_size % 2**m.depth == 0,
              f"--crop-size must be a multiple of {2**m.depth} (2**depth), not {d.crop_size}"),
             (0.0 < d.val_split < 1.0, f"--val-split must be between 0 and 1, not {d.val_split}"),

@@ -44,7 +44,13 @@ def build_and_compile(config: RunConfig, channels: int, num_classes: int):
 
     m = config.model
     # Fused batch norm: PyTorch's one-pass kernel on the torch backend; save_model stores stock layers.
-    model = create_model(m.name, channels, num_classes, m.depth, m.filters, m.norm, m.data_format, fused=True)
+    # The dtype policy applies to this model only; the saved copy is built in float32.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.train.precision)
+    try:
+        model = create_model(m.name, channels, num_classes, m.depth, m.filters, m.norm, m.data_format, fused=True)
+    finally:
+        keras.config.set_dtype_policy(previous)
     model.compile(
         optimizer=keras.optimizers.Adam(config.train.learning_rate),
         loss=SegmentationLoss(config.train.loss),

@@ -25,6 +25,7 @@ def register(sub):
     p.add_argument("--workers", type=int, help="data loading threads (2)")
     p.add_argument("--seed", type=int, help="random seed (0)")
     p.add_argument("--time-limit", type=float, help="stop training after this many minutes")
+    p.add_argument("--precision", help="float32 (default), mixed_bfloat16 or mixed_float16 (GPU)")
     p.add_argument("--init-encoder", metavar="RUN", help="start from the encoder of this `segcoder pretrain` run")
     p.add_argument("--freeze-encoder-epochs", type=int, help="keep the copied encoder frozen this many epochs (0)")
     p.add_argument("--config", help="run.yaml with data/model/train sections")
@@ -45,7 +46,7 @@ def run(args):
         "model.name": args.model, "model.depth": args.depth, "model.filters": args.filters, "model.norm": args.norm,
         "train.epochs": args.epochs, "train.batch_size": args.batch_size,
         "train.steps_per_epoch": args.steps_per_epoch, "train.learning_rate": args.lr, "train.loss": args.loss,
-        "train.seed": args.seed, "train.time_limit": args.time_limit,
+        "train.seed": args.seed, "train.time_limit": args.time_limit, "train.precision": args.precision,
         "train.init_encoder": args.init_encoder, "train.freeze_encoder_epochs": args.freeze_encoder_epochs,
     })
     result = train(config, args.out, overwrite=args.overwrite)
