@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import keras
 import numpy as np
 import yaml
 
@@ -132,22 +133,31 @@ def list_unlabelled(folders) -> list[Path]:
     return files
 
 
-class UnlabelledCrops:
-    """Batches (corrupted crops, clean crops) of random augmented crops, seeded per (epoch, batch).
+class UnlabelledCrops(keras.utils.PyDataset):
+    """Batches (corrupted crops, clean crops) of random augmented crops; ``steps`` batches make an epoch.
 
-    Wrapped into a ``keras.utils.PyDataset`` by :func:`make_dataset` so worker threads decode in parallel.
+    Each batch draws its images, crops and corruption from a seed built from
+    (seed, epoch, batch index), so a run repeats whatever order the worker threads finish in.
     """
 
-    def __init__(self, files, channels, crop_size, batch_size, steps, seed, settings):
+    def __init__(self, files, channels, crop_size, batch_size, steps, seed, settings, workers=2):
+        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
         self.files, self.channels, self.crop_size = list(files), channels, crop_size
         self.batch_size, self.steps, self.seed, self.settings = batch_size, steps, seed, settings
+        self.epoch = 0
 
-    def batch(self, epoch: int, index: int):
+    def __len__(self):
+        return self.steps
+
+    def on_epoch_end(self):
+        self.epoch += 1
+
+    def __getitem__(self, index):
         from segcoder.data.augment import training_transform
         from segcoder.data.dataset import match_channels
         from segcoder.data.io import read_image
 
-        rng = np.random.default_rng([self.seed, epoch, index])
+        rng = np.random.default_rng([self.seed, self.epoch, index])
         transform = training_transform(self.crop_size, int(rng.integers(2**31)))
         shape = (self.batch_size, self.crop_size, self.crop_size, self.channels)
         clean, noisy = np.empty(shape, np.float32), np.empty(shape, np.float32)
@@ -158,38 +168,18 @@ class UnlabelledCrops:
         return noisy, clean
 
 
-def make_dataset(crops: UnlabelledCrops, workers: int):
-    import keras
+class FixedBatches(keras.utils.PyDataset):
+    """A fixed list of (x, y) batches (the held-out images)."""
 
-    class _Dataset(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
-            self.epoch = 0
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
 
-        def __len__(self):
-            return crops.steps
+    def __len__(self):
+        return len(self.batches)
 
-        def on_epoch_end(self):
-            self.epoch += 1
-
-        def __getitem__(self, index):
-            return crops.batch(self.epoch, index)
-
-    return _Dataset()
-
-
-def batches_dataset(batches):
-    """A ``keras.utils.PyDataset`` over a fixed list of (x, y) batches."""
-    import keras
-
-    class _Fixed(keras.utils.PyDataset):
-        def __len__(self):
-            return len(batches)
-
-        def __getitem__(self, index):
-            return batches[index]
-
-    return _Fixed()
+    def __getitem__(self, index):
+        return self.batches[index]
 
 
 def held_out_batches(files, channels, stride, settings, seed):
@@ -287,10 +277,8 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False,
         overwrite: replace an existing run folder once the new one is complete.
         verbose: passed to ``model.fit``.
     """
-    import keras
-
     from segcoder.callbacks import TimeLimit
-    from segcoder.data.io import read_image
+    from segcoder.data.io import image_size, read_image
     from segcoder.models import preferred_data_format
     from segcoder.reconstruct import Reconstructor, score_images, write_grid
     from segcoder.reconstruction_losses import PSNR, ReconstructionLoss
@@ -318,9 +306,9 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False,
     model.compile(optimizer=keras.optimizers.Adam(run.train.learning_rate),
                   loss=ReconstructionLoss(settings.loss), metrics=[PSNR()])
     crop, batch = run.data.crop_size, run.train.batch_size
-    steps = run.train.steps_per_epoch or max(1, math.ceil(len(train_files) * 512 * 512 / crop**2 / batch))
-    train_ds = make_dataset(UnlabelledCrops(train_files, channels, crop, batch, steps, run.train.seed, settings),
-                            run.data.workers)
+    h, w = image_size(train_files[0])
+    steps = run.train.steps_per_epoch or max(1, math.ceil(len(train_files) * max(1, round(h * w / crop**2)) / batch))
+    train_ds = UnlabelledCrops(train_files, channels, crop, batch, steps, run.train.seed, settings, run.data.workers)
     stride = 2**run.model.depth
     val_data = held_out_batches(val_files, channels, stride, settings, run.train.seed) if val_files else None
     monitor = "val_loss" if val_files else "loss"
@@ -331,7 +319,7 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False,
     ]
     if run.train.time_limit:
         callbacks.append(TimeLimit(run.train.time_limit * 60))
-    model.fit(train_ds, validation_data=batches_dataset(val_data) if val_data else None, epochs=run.train.epochs,
+    model.fit(train_ds, validation_data=FixedBatches(val_data) if val_data else None, epochs=run.train.epochs,
               callbacks=callbacks, verbose=verbose)
     model.load_weights(best)
     save_reconstructor(model, work / runfiles.MODEL_FILE, run, channels)
