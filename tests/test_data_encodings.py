@@ -179,3 +179,15 @@ def test_train_and_evaluate_on_rgb_colour_masks(tmp_path):
     assert result.metrics["images"] == 2
     scores = evaluate(tmp_path / "run", tmp_path / "val/images", tmp_path / "val/masks")
     assert 0.0 <= scores["mean_iou"] <= 1.0 and scores["images"] == 2
+
+
+def test_gray_jpeg_binary_masks_snap_to_0_and_255(tmp_path):
+    truth = write_set(tmp_path, lambda ids: Image.fromarray(((ids > 0) * 255).astype(np.uint8)), suffix=".jpg",
+                      classes=None)
+    report = verify_data(tmp_path / "images", tmp_path / "masks")
+    assert report.usable, report.format()
+    assert report.encoding.startswith("JPEG gray") and [c.id for c in report.classes.trained] == [0, 255]
+    pairs = find_pairs(tmp_path / "images", tmp_path / "masks")
+    for pair in pairs:
+        _, labels = load_pair(pair, report.plan.lut, 1)
+        assert (labels == (truth[pair[0].stem] > 0)).mean() > 0.97

@@ -182,7 +182,8 @@ def image_size(path) -> tuple[int, int]:
         return tiff_size(path)
     path = Path(path)
     try:
-        with Image.open(path, formats=_PIL_FORMATS) as im:
+        with warnings.catch_warnings(), Image.open(path, formats=_PIL_FORMATS) as im:
+            warnings.simplefilter("ignore", UserWarning)  # "Corrupt EXIF data": the size may still be right
             if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # these orientations swap width and height
                 return im.width, im.height
             return im.height, im.width

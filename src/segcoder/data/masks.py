@@ -121,7 +121,7 @@ def match_classes(cmap: ClassMap, scan: PairScan, classes_file=None, tolerance: 
     source = classes_file or "the class list"
     mode = scan.mode
     if mode == "value":
-        plan = _value_plan(cmap, scan, source)
+        plan = _value_plan(cmap, scan, source, tolerance)
         has_rgb = any(is_colour(codes) for codes in scan.values.values())
         if plan.problems and has_rgb:
             # Gray colour masks may still name classes by colour rather than by id.
@@ -132,23 +132,45 @@ def match_classes(cmap: ClassMap, scan: PairScan, classes_file=None, tolerance: 
     return _colour_plan(cmap, scan, source, tolerance)
 
 
-def _value_plan(cmap: ClassMap, scan: PairScan, source) -> LabelPlan:
+def _is_jpeg(scan: PairScan, path) -> bool:
+    stats = scan.stats.get(path)
+    return stats is not None and stats.info.format == "JPEG"
+
+
+def _value_plan(cmap: ClassMap, scan: PairScan, source, tolerance: float) -> LabelPlan:
     lut = cmap.lut()
     known = {c.id for c in cmap.classes}
     trained_ids = sorted(c.id for c in cmap.trained)
     codes = scan.codes_in("value")
-    if trained_ids == [0, 1] and codes and set(np.concatenate(list(codes.values())).tolist()) <= {0, 255}:
+    exact = [set(found.tolist()) for path, found in codes.items() if not _is_jpeg(scan, path)]
+    values = set().union(*exact) if exact else set()
+    if trained_ids == [0, 1] and values <= {0, 255} and max(scan.all_values("value"), default=0) > 1:
         lut[255] = lut[1]  # binary 0/255 masks for a 0/1 class list
         known.add(255)
-    problems = []
+    known_values = np.array(sorted(known))
+    problems, beyond = [], {}
     for path, found in codes.items():
-        extra = sorted(set(found.tolist()) - known)
-        if extra:
+        extra = np.array(sorted(set(found.tolist()) - known), np.int64)
+        if _is_jpeg(scan, path):
+            # Gray JPEG masks drift too: each value takes the nearest class value within the tolerance.
+            stats = scan.stats[path]
+            nearest = known_values[np.abs(extra[:, None] - known_values[None, :]).argmin(axis=1)] if len(extra) else extra
+            near = np.abs(extra - nearest) <= tolerance
+            lut[extra[near]] = lut[nearest[near]]
+            far = np.isin(found, extra[~near])
+            beyond[path] = int(stats.counts[far].sum())
+            if beyond[path] > MAX_BEYOND_SHARE * stats.pixels:
+                problems.append(
+                    f"{path}: {beyond[path]} pixels ({beyond[path] / stats.pixels:.0%}) are further than {tolerance:g} "
+                    f"from every class value in {source}, e.g. {extra[~near][:8].tolist()}; "
+                    "fix the masks or the class list"
+                )
+        elif len(extra):
             problems.append(
-                f"{path}: mask values {extra[:8]} are not in {source} (ids {sorted(known)[:12]}); "
+                f"{path}: mask values {extra[:8].tolist()} are not in {source} (ids {sorted(known)[:12]}); "
                 "fix the masks or the class list"
             )
-    return LabelPlan(lut, "value", problems)
+    return LabelPlan(lut, "value", problems, beyond)
 
 
 def _colour_plan(cmap: ClassMap, scan: PairScan, source, tolerance: float) -> LabelPlan:
@@ -205,9 +227,14 @@ def label_table(cmap: ClassMap, scan: PairScan, classes_file: str | Path | None 
 
 
 def classes_from_masks(scan: PairScan, where: str | Path) -> ClassMap:
-    """Build the class list from the values (or colours) found in the masks."""
+    """Build the class list from the values (or colours) found in the masks.
+
+    Gray JPEG masks whose pixels nearly all lie near 0 or 255 are taken for binary 0/255 masks.
+    """
     mode = scan.mode
     values = scan.all_values(mode)
+    if mode == "value" and any(_is_jpeg(scan, path) for path in scan.values) and _looks_binary(scan):
+        return ClassMap.from_values([0, 255])
     if len(values) > MAX_FOUND_CLASSES:
         raise SegcoderError(
             f"{where}: masks hold {len(values)} distinct {'colours' if mode == 'colour' else 'values'}, "
@@ -221,6 +248,16 @@ def classes_from_masks(scan: PairScan, where: str | Path) -> ClassMap:
     if len(classes) < 2:
         raise SegcoderError(f"{where}: every mask holds only one colour; masks need at least two classes")
     return ClassMap(classes, None, "found from mask colours")
+
+
+def _looks_binary(scan: PairScan, share: float = 0.95) -> bool:
+    """Whether nearly all pixels sit near 0 or 255, as in a 0/255 mask saved as JPEG."""
+    near = total = 0
+    for path, stats in scan.stats.items():
+        values = codes_for_mode(stats.codes, "value").astype(np.int64)
+        near += int(stats.counts[(values <= JPEG_TOLERANCE) | (values >= 255 - JPEG_TOLERANCE)].sum())
+        total += stats.pixels
+    return total > 0 and near >= share * total
 
 
 def to_labels(mask: np.ndarray, lut: np.ndarray) -> np.ndarray:
