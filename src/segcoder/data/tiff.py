@@ -86,14 +86,14 @@ def _decode_page(page, where: str) -> np.ndarray:
         raise SegcoderError(f"{where}: the TIFF page does not fit in memory; split it into tiles") from None
     except Exception as exc:
         raise SegcoderError(f"{where}: unreadable TIFF ({exc.__class__.__name__}: {exc}); replace or remove it") from None
-    return _as_2d(np.asarray(array), where)
+    return _as_2d(np.asarray(array), str(getattr(page, "axes", "")), where)
 
 
-def _as_2d(array: np.ndarray, where: str) -> np.ndarray:
-    """A page as (H, W) or (H, W, 3); planar RGB is moved to the last axis, alpha is dropped."""
+def _as_2d(array: np.ndarray, axes: str, where: str) -> np.ndarray:
+    """A page as (H, W) or (H, W, 3); planar samples are moved to the last axis, alpha is dropped."""
+    if array.ndim == 3 and axes.startswith("S"):
+        array = np.moveaxis(array, 0, -1)  # planar RGB (samples stored plane by plane)
     array = np.squeeze(array) if array.ndim > 3 else array
-    if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] not in (1, 3, 4):
-        array = np.moveaxis(array, 0, -1)  # planar RGB
     if array.ndim == 3 and array.shape[-1] in (2, 4):
         array = array[..., : array.shape[-1] - 1]  # gray+alpha or RGBA: drop alpha
     if array.ndim == 3 and array.shape[-1] == 1:
@@ -148,7 +148,7 @@ def tiff_size(source: Path | Page) -> tuple[int, int]:
             shape = tuple(int(s) for s in page.shape)
         except Exception:
             return read_tiff(source).shape[:2]
-    if len(shape) == 3 and shape[0] in (3, 4) and shape[-1] not in (1, 3, 4):
+    if len(shape) == 3 and str(getattr(page, "axes", "")).startswith("S"):
         shape = shape[1:]
     return shape[0], shape[1]
 
