@@ -191,3 +191,15 @@ def test_gray_jpeg_binary_masks_snap_to_0_and_255(tmp_path):
     for pair in pairs:
         _, labels = load_pair(pair, report.plan.lut, 1)
         assert (labels == (truth[pair[0].stem] > 0)).mean() > 0.97
+
+
+def test_verify_warns_when_only_the_image_is_rotated(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 3  # rotate 180: the size stays, so only a warning can catch it
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(np.full((8, 8), 90, np.uint8)).save(tmp_path / "images/a.jpg", exif=exif)
+    Image.fromarray(np.eye(8, dtype=np.uint8)).save(tmp_path / "masks/a.png")
+    report = verify_data(tmp_path / "images", tmp_path / "masks")
+    assert report.usable
+    assert any("only the image or only the mask carries an EXIF rotation" in w for w in report.warnings)

@@ -125,7 +125,12 @@ def read_image(path) -> np.ndarray:
         >>> read_image("slice00.png").shape
         (512, 512, 1)
     """
-    array, _ = _decode(path, mask=False)
+    return read_image_info(path)[0]
+
+
+def read_image_info(path) -> tuple[np.ndarray, FileInfo]:
+    """Read an image as :func:`read_image` does, together with how the file stores it."""
+    array, info = _decode(path, mask=False)
     if array.ndim == 2:
         array = array[..., None]
     if array.dtype == np.uint8:
@@ -136,7 +141,7 @@ def read_image(path) -> np.ndarray:
         scale = 1.0
     image = array.astype(np.float32) / scale
     image = np.nan_to_num(image, nan=0.0, posinf=1.0, neginf=0.0)
-    return np.clip(image, 0.0, 1.0, out=image)
+    return np.clip(image, 0.0, 1.0, out=image), info
 
 
 def read_mask_info(path) -> tuple[np.ndarray, FileInfo]:

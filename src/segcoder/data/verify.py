@@ -16,7 +16,7 @@ import numpy as np
 
 from segcoder.data.classes import ClassMap
 from segcoder.data.encodings import JPEG_TOLERANCE, summarise
-from segcoder.data.io import read_image
+from segcoder.data.io import read_image_info
 from segcoder.data.masks import (
     PairScan, class_pixels, classes_from_masks, match_classes, median_frequency_weights, scan_mask,
 )
@@ -110,7 +110,7 @@ def verify_data(images, masks, classes=None, sheet=None, tolerance: float = JPEG
     stats, channels, rotated = {}, set(), []
     for image_path, mask_path in found.pairs:
         try:
-            image = read_image(image_path)
+            image, image_info = read_image_info(image_path)
             mask_stats = scan_mask(mask_path)
             size = image.shape[:2]
             mask_size = mask_stats.shape
@@ -125,15 +125,17 @@ def verify_data(images, masks, classes=None, sheet=None, tolerance: float = JPEG
         stats[mask_path] = mask_stats
         channels.add(image.shape[-1])
         report.good_pairs.append((image_path, mask_path))
-        if mask_stats.info.rotated:
-            rotated.append(mask_path)
+        if mask_stats.info.rotated != image_info.rotated:
+            rotated.append(mask_path if mask_stats.info.rotated else image_path)
     report.readable = len(stats)
     if not stats:
         return report
     report.encoding = _encoding_line(stats)
     if rotated:
-        report.warnings.append(f"{len(rotated)} mask(s) carry an EXIF orientation, applied to mask and image alike "
-                               f"(e.g. {rotated[0]})")
+        report.warnings.append(
+            f"{len(rotated)} pair(s) where only the image or only the mask carries an EXIF rotation, e.g. {rotated[0]}; "
+            "segcoder applies each file's own orientation, so check on the --sheet that they line up"
+        )
     if len(channels) > 1:
         report.warnings.append("images mix gray and RGB; gray images are repeated to RGB for training")
     scan = PairScan({p: s.codes for p, s in stats.items()}, max(channels), stats)
