@@ -19,7 +19,7 @@ def identity_blend(image, grid, batch_size=3):
 
 def test_constant_image_is_reproduced_exactly():
     grid = plan_tiles(150, 230, tile=64, overlap=0.25, stride=8)
-    assert grid.count > 6  # really tiled, with overlaps in both directions
+    assert grid.count > 6 and grid.margin == 0  # really tiled, with overlaps in both directions
     image = np.full((150, 230, 2), 0.3, np.float32)
     image[..., 1] = -7.125
     _, out = identity_blend(image, grid)
@@ -29,7 +29,7 @@ def test_constant_image_is_reproduced_exactly():
 def test_any_image_is_reproduced_exactly_and_bands_cover_each_row_once():
     rng = np.random.default_rng(0)
     image = rng.normal(size=(97, 131, 3)).astype(np.float32)
-    grid = plan_tiles(97, 131, tile=32, overlap=0.5, stride=4)
+    grid = plan_tiles(97, 131, tile=32, overlap=0.5, stride=4, margin=16)
     bands, out = identity_blend(image, grid)
     np.testing.assert_array_equal(out, image)
     starts = [y0 for y0, _ in bands]
@@ -42,11 +42,12 @@ def test_any_image_is_reproduced_exactly_and_bands_cover_each_row_once():
 @given(
     h=st.integers(1, 90), w=st.integers(1, 90), tile_cells=st.integers(1, 6),
     overlap=st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.75]), stride=st.sampled_from([1, 4, 8]),
+    margin=st.integers(0, 20),
 )
-def test_layout_covers_the_padded_image_on_the_stride(h, w, tile_cells, overlap, stride):
+def test_layout_covers_the_padded_image_on_the_stride(h, w, tile_cells, overlap, stride, margin):
     tile = tile_cells * stride * 2
-    grid = plan_tiles(h, w, tile, overlap, stride)
-    assert grid.margin % stride == 0 and grid.margin >= round(tile * overlap) // 2
+    grid = plan_tiles(h, w, tile, overlap, stride, margin)
+    assert grid.margin % stride == 0 and margin <= grid.margin < margin + stride
     for starts, padded, size in ((grid.ys, grid.padded_height, h), (grid.xs, grid.padded_width, w)):
         assert padded >= size + 2 * grid.margin - stride and padded >= tile
         assert starts[0] == 0 and starts[-1] == padded - tile
@@ -61,8 +62,9 @@ def test_layout_covers_the_padded_image_on_the_stride(h, w, tile_cells, overlap,
 def test_tiles_are_cut_from_the_reflect_padded_image():
     rng = np.random.default_rng(1)
     image = rng.integers(0, 255, (5, 7, 1), dtype=np.uint8)  # smaller than the margin: reflected again
-    grid = plan_tiles(5, 7, tile=16, overlap=0.5, stride=4)
+    grid = plan_tiles(5, 7, tile=16, overlap=0.5, stride=4, margin=6)
     m = grid.margin
+    assert m == 8
     padded = np.pad(image, ((m, grid.padded_height - 5 - m), (m, grid.padded_width - 7 - m), (0, 0)), mode="reflect")
     tiles = extract_tiles(image, grid, [(y, x) for y in grid.ys for x in grid.xs])
     expected = np.stack([padded[y:y + 16, x:x + 16] for y in grid.ys for x in grid.xs])
@@ -83,7 +85,7 @@ def test_gaussian_weights_favour_the_tile_centre():
 
 def test_blend_weights_each_tile_by_its_gaussian():
     """Tiles that disagree: across each overlap the answer moves smoothly from one tile's to the next's."""
-    grid = plan_tiles(8, 48, tile=32, overlap=0.5, stride=8)
+    grid = plan_tiles(8, 48, tile=32, overlap=0.5, stride=8, margin=8)
     assert grid.ys == (0,) and len(grid.xs) == 3  # pixel x sits at padded column x + margin
     value = {x: float(i) for i, x in enumerate(grid.xs)}
     bands = blend(grid, lambda coords: np.stack([np.full((32, 32, 1), value[x]) for _, x in coords]))

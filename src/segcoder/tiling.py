@@ -1,7 +1,7 @@
 """Sliding-window maths: where the tiles go, how they are weighted, and how their logits are blended.
 
-An image is reflect-padded, covered with overlapping square tiles, and each
-pixel's logits are the Gaussian-weighted mean of the tiles that cover it, so
+An image is covered with overlapping square tiles (reflected where they
+overhang its edge), and each pixel's logits are the Gaussian-weighted mean of the tiles that cover it, so
 tile edges (where a network sees least context) count least and no seam shows.
 
 Rows come out top to bottom as soon as no later tile can touch them, so only
@@ -60,14 +60,21 @@ def _starts(padded: int, tile: int, step: int, stride: int) -> tuple[int, ...]:
     return tuple(starts)
 
 
-def plan_tiles(height: int, width: int, tile: int, overlap: float = 0.25, stride: int = 1) -> TileGrid:
+def plan_tiles(
+    height: int, width: int, tile: int, overlap: float = 0.25, stride: int = 1, margin: int = 0,
+) -> TileGrid:
     """Lay overlapping ``tile`` x ``tile`` windows over a ``height`` x ``width`` image.
+
+    Where the tiles overhang the image (rounding up to the stride, an image smaller than a tile)
+    the overhang is the image reflected, never zeros.
 
     Args:
         height, width: image size in pixels.
         tile: tile side; a multiple of ``stride``.
         overlap: share of the tile side that neighbouring tiles share, in [0, 1).
         stride: the network's total downsampling; margins and tile starts are multiples of it.
+        margin: reflected context added around the whole image (rounded up to the stride). The
+            default 0 sees the image border as whole-image prediction does, so the two agree there.
     """
     if tile < stride or tile % stride:
         raise SegcoderError(f"--tile must be a positive multiple of {stride} (the model's stride), not {tile}")
@@ -77,8 +84,7 @@ def plan_tiles(height: int, width: int, tile: int, overlap: float = 0.25, stride
         raise SegcoderError(f"cannot tile an image of {height}x{width} pixels")
     shared = int(round(tile * overlap))
     step = max(stride, tile - shared)
-    # Half the overlap as reflected context keeps border pixels away from the tile edge, as inner ones are.
-    margin = _round_up(shared // 2, stride)
+    margin = _round_up(max(0, margin), stride)
     padded_h = max(tile, _round_up(height + 2 * margin, stride))
     padded_w = max(tile, _round_up(width + 2 * margin, stride))
     return TileGrid(
