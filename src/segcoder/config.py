@@ -45,7 +45,7 @@ class TrainConfig:
     batch_size: int = 8  # crops per training step
     steps_per_epoch: int | None = None  # None: enough crops to cover every training image about once
     learning_rate: float = 1e-3  # Adam learning rate
-    loss: str = "ce+dice"  # training loss: ce, dice or ce+dice
+    loss: str = "ce+dice"  # training loss: ce, dice, focal, tversky, or a sum such as ce+dice
     seed: int = 0  # seed for splits, crops, augmentation and initial weights
     time_limit: float | None = None  # stop after this many minutes of training (the epoch in progress ends early)
     init_encoder: str | None = None  # pretrain run folder whose encoder weights start the model
@@ -125,7 +125,7 @@ class RunConfig:
             (t.learning_rate > 0, f"--lr must be positive, not {t.learning_rate}"),
             (t.freeze_encoder_epochs >= 0, f"--freeze-encoder-epochs must not be negative, not {t.freeze_encoder_epochs}"),
             (t.freeze_encoder_epochs == 0 or bool(t.init_encoder), "--freeze-encoder-epochs needs --init-encoder RUN"),
-            (t.loss in ("ce", "dice", "ce+dice"), f"--loss must be ce, dice or ce+dice, not '{t.loss}'"),
+            (_valid_loss(t.loss), f"--loss must be terms of ce, dice, focal, tversky joined by '+', not '{t.loss}'"),
             (t.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, not '{t.precision}'"),
             (d.crop_size >= 2**m.depth and d.crop_size % 2**m.depth == 0,
              f"--crop-size must be a multiple of {2**m.depth} (2**depth), not {d.crop_size}"),
@@ -135,3 +135,13 @@ class RunConfig:
             if not ok:
                 raise SegcoderError(message)
         return self
+
+
+def _valid_loss(spec: str) -> bool:
+    from segcoder.losses import parse_loss
+
+    try:
+        parse_loss(spec)
+    except ValueError:
+        return False
+    return True
