@@ -115,6 +115,15 @@ def _pil_to_array(im: Image.Image, path: Path, mask: bool) -> np.ndarray:
     return array
 
 
+def read_raw(path) -> tuple[np.ndarray, FileInfo]:
+    """The stored pixels of an image, (H, W) or (H, W, 3) in the file's own dtype, and how the file stores them.
+
+    The checks and errors of :func:`read_image` without its float conversion, for callers that
+    keep 8/16-bit pixels to save memory (palette images give their colours).
+    """
+    return _decode(path, mask=False)
+
+
 def read_image(path) -> np.ndarray:
     """Read an image as float32 (H, W, C) scaled to [0, 1]; alpha is dropped.
 
