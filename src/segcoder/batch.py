@@ -108,8 +108,13 @@ def predict_files(
     files = expand_inputs(inputs)
     _check_stems(files)
     out_dir = Path(out_dir)
-    model_file = Path(run_dir) / MODEL_FILE
-    model_time = model_file.stat().st_mtime if model_file.is_file() else 0.0
+    model_files = [Path(run_dir) / MODEL_FILE]
+    if engine == "onnx":
+        from segcoder.export import ONNX_FILE
+
+        model_files.append(Path(run_dir) / ONNX_FILE)
+    # Outputs older than the model are stale (the run was trained again): they are redone, not skipped.
+    model_time = max((f.stat().st_mtime for f in model_files if f.is_file()), default=0.0)
     options = {"tta": tta, "tile": tile, "overlap": overlap, "batch_size": batch_size}
 
     sources: list[Source | SegcoderError] = []

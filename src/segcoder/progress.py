@@ -1,7 +1,8 @@
 """A progress bar over images and tiles, with a rate and an ETA, on stderr.
 
 On a terminal one line is redrawn in place (at most ten times a second);
-elsewhere (a log file, CI) one line is printed per finished image instead.
+elsewhere (a log file, CI) one line is printed per finished image, and every
+30 s during a long one.
 
 Example:
     >>> bar = Progress(images=3, tiles=120)
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import sys
 import time
+
+LOG_EVERY = 30.0  # seconds between progress lines when not drawing on a terminal
 
 
 def format_seconds(seconds: float) -> str:
@@ -39,7 +42,7 @@ class Progress:
         self.passed_tiles = 0  # predicted or skipped, so no longer to do
         self.current = ""
         self.begin = time.monotonic()
-        self._drawn = 0.0
+        self._drawn = self.begin
 
     @property
     def seen(self) -> int:
@@ -68,6 +71,11 @@ class Progress:
         now = time.monotonic()
         if self.live and (force or now - self._drawn >= 0.1):
             self.stream.write("\r\x1b[K" + self.line())
+            self.stream.flush()
+            self._drawn = now
+        elif not self.live and not force and now - self._drawn >= LOG_EVERY:
+            # In a log, a long image still shows signs of life, just not ten times a second.
+            self.stream.write(self.line() + "\n")
             self.stream.flush()
             self._drawn = now
 
