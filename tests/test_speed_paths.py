@@ -33,11 +33,13 @@ def saved_layer_classes(run) -> set[str]:
 def test_training_model_is_fused_and_saved_model_is_stock(tiny_run):
     from segcoder.config import RunConfig
     from segcoder.models import FusedBatchNormalization
+    from segcoder.optimizers import FusedAdam
     from segcoder.train import build_and_compile
 
     model = build_and_compile(RunConfig().override(**{"model.depth": 2, "model.filters": 4}), 3, 4)
     bns = [l for l in model.get_layer("encoder").layers if "_bn" in l.name]
     assert bns and all(isinstance(l, FusedBatchNormalization) for l in bns)
+    assert isinstance(model.optimizer, FusedAdam)
     classes = saved_layer_classes(tiny_run)
     assert "BatchNormalization" in classes
     assert not [c for c in classes if "segcoder" in c or "Fused" in c]
@@ -82,3 +84,26 @@ def test_bad_precision_is_a_user_error(synthetic_data, tmp_path, capsys):
     code = main(["train", "--images", str(synthetic_data / "train/images"), "--masks",
                  str(synthetic_data / "train/masks"), "--precision", "fp16", "--out", str(tmp_path / "r")])
     assert code == 2 and "--precision must be one of" in capsys.readouterr().err
+
+
+def test_fused_adam_takes_the_same_steps_as_keras_adam():
+    import keras
+
+    from segcoder.models import create_model
+    from segcoder.optimizers import FusedAdam
+
+    stock, fused = create_model("unet", 3, 2, 2, 4), create_model("unet", 3, 2, 2, 4)
+    start = stock.get_weights()
+    fused.set_weights(start)
+    optimizers = keras.optimizers.Adam(1e-2), FusedAdam(1e-2)
+    for model, optimizer in zip((stock, fused), optimizers):
+        optimizer.build(model.trainable_weights)
+    rng = np.random.default_rng(0)
+    for _ in range(4):  # the bias corrections change from step to step
+        grads = [rng.standard_normal(tuple(v.shape)).astype(np.float32) for v in stock.trainable_weights]
+        for model, optimizer in zip((stock, fused), optimizers):
+            optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], model.trainable_weights)
+    assert max(np.abs(a - b).max() for a, b in zip(stock.get_weights(), start)) > 1e-3
+    for a, b in zip(stock.get_weights(), fused.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert int(keras.ops.convert_to_numpy(optimizers[1].iterations)) == 4

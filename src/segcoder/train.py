@@ -41,6 +41,7 @@ def build_and_compile(config: RunConfig, channels: int, num_classes: int):
     from segcoder.losses import SegmentationLoss
     from segcoder.metrics import MeanIoU, PixelAccuracy
     from segcoder.models import create_model
+    from segcoder.optimizers import FusedAdam
 
     m = config.model
     # Fused batch norm: PyTorch's one-pass kernel on the torch backend; save_model stores stock layers.
@@ -52,7 +53,8 @@ def build_and_compile(config: RunConfig, channels: int, num_classes: int):
     finally:
         keras.config.set_dtype_policy(previous)
     model.compile(
-        optimizer=keras.optimizers.Adam(config.train.learning_rate),
+        # Keras' Adam, as one fused kernel on PyTorch (segcoder.optimizers).
+        optimizer=FusedAdam(config.train.learning_rate),
         loss=SegmentationLoss(config.train.loss),
         metrics=[MeanIoU(num_classes), PixelAccuracy(num_classes)],
     )
