@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
@@ -74,14 +75,20 @@ def test_rerun_skips_complete_outputs_and_force_redoes_them(tiny_run, images, tm
     out = tmp_path / "out"
     first = predict_files(tiny_run, [images], out, log=lambda _: None)
     assert len(first.done) == 3
-    (out / f"{sorted(images.iterdir())[1].stem}_color.png").unlink()  # as if cut short
+    second = sorted(images.iterdir())[1]
+    (out / f"{second.stem}_color.png").unlink()  # as if cut short
     stamp = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     again = predict_files(tiny_run, [images], out, log=lambda _: None)
-    assert len(again.skipped) == 2 and len(again.done) == 1 and again.done[0] == sorted(images.iterdir())[1]
-    assert all(p.stat().st_mtime_ns == stamp[p.name] for p in out.iterdir() if p.name in stamp
-               and not p.name.startswith(again.done[0].stem))
+    assert len(again.skipped) == 2 and again.done == [second]
+    assert again.written == [out / f"{second.stem}_color.png"]  # only the missing output is written
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name in stamp} == stamp
     forced = predict_files(tiny_run, [images], out, force=True, log=lambda _: None)
-    assert len(forced.done) == 3 and not forced.skipped
+    assert len(forced.done) == 3 and not forced.skipped and len(forced.written) == 9
+    # Outputs older than the model (the run was trained again) are stale, not complete.
+    run = shutil.copytree(tiny_run, tmp_path / "retrained")
+    newest = max(p.stat().st_mtime for p in out.iterdir())
+    os.utime(run / "model.keras", (newest + 10, newest + 10))
+    assert len(predict_files(run, [images], out, log=lambda _: None).done) == 3
 
 
 def test_an_interrupted_run_leaves_no_partial_file_and_resumes(tiny_run, images, tmp_path, monkeypatch):

@@ -1,9 +1,9 @@
 """Predicting many files into a folder: resumable, with progress, and one bad file never stops the batch.
 
-An input whose outputs all exist, and are newer than both the input and the
-model, is skipped, so an interrupted run is simply started again (``force``
-redoes everything). Outputs are written atomically, so one that exists is
-complete.
+An output that exists and is newer than both its input and the model is
+kept; an input with all its outputs kept is skipped, so an interrupted run is
+simply started again (``force`` redoes everything). Outputs are written
+atomically, so one that exists is complete.
 
 Example:
     >>> result = predict_files("runs/membrane", ["scans/"], "out", save="index,prob", tta="flip")
@@ -61,8 +61,8 @@ def _check_stems(files: list[Path]) -> None:
         seen[path.stem] = path
 
 
-def _is_current(paths: dict[str, Path], newer_than: float) -> bool:
-    return all(p.is_file() and p.stat().st_mtime >= newer_than for p in paths.values())
+def _is_current(path: Path, newer_than: float) -> bool:
+    return path.is_file() and path.stat().st_mtime >= newer_than
 
 
 def predict_source(segmenter, source: Source, outputs: OutputSet, **options) -> None:
@@ -108,6 +108,8 @@ def predict_files(
     files = expand_inputs(inputs)
     _check_stems(files)
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SegcoderError(f"{out_dir}: exists and is a file; give a folder as --out")
     model_files = [Path(run_dir) / MODEL_FILE]
     if engine == "onnx":
         from segcoder.export import ONNX_FILE
@@ -135,7 +137,9 @@ def predict_files(
             if isinstance(source, SegcoderError):
                 raise source
             paths = output_paths(out_dir, path.stem, kinds, source.stack, prob_format)
-            if not force and _is_current(paths, max(path.stat().st_mtime, model_time)):
+            newer_than = max(path.stat().st_mtime, model_time)
+            paths = {k: p for k, p in paths.items() if force or not _is_current(p, newer_than)}
+            if not paths:
                 result.skipped.append(path)
                 bar.finish("skipped", n_tiles)
                 continue

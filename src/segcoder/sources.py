@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-# _decode is the reader read_image is built on, minus the float conversion that would quadruple memory.
-from segcoder.data.io import IMAGE_SUFFIXES, _decode, image_size
+from segcoder.data.io import IMAGE_SUFFIXES, image_size, read_raw
 from segcoder.data.tiff import Page, is_tiff, page_count
 from segcoder.errors import SegcoderError
 
@@ -70,7 +69,8 @@ def open_source(path: str | Path) -> Source:
 
 def read_page(source: Source, index: int = 0) -> np.ndarray:
     """The raw pixels (H, W, C) of page ``index``, in the file's own dtype (floats clipped to [0, 1])."""
-    array, _ = _decode(Page(source.path, index) if source.stack else source.path, mask=False)
+    # Stored pixels, not read_image's float32, which would quadruple the memory of a huge image.
+    array, _ = read_raw(Page(source.path, index) if source.stack else source.path)
     if array.ndim == 2:
         array = array[..., None]
     if array.dtype.kind == "f":
