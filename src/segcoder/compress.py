@@ -224,6 +224,7 @@ def format_table(result: dict) -> str:
 def plot_rate_distortion(result: dict, out_png) -> Path:
     """PSNR and SSIM against bits per pixel: JPEG curves and the autoencoder's points, one colour per set."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -242,7 +243,9 @@ def plot_rate_distortion(result: dict, out_png) -> Path:
             ax.plot(s["autoencoder_deflate"]["bpp"], s["autoencoder_deflate"][key], "X", color=color, ms=9,
                     label=f"AE + deflate {name}")
     for ax, title in zip(axes, ("PSNR (dB)", "SSIM")):
-        ax.set_xscale("log")
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("bits per pixel")
         ax.set_title(title)
         ax.grid(alpha=0.3, which="both")
