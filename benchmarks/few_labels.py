@@ -84,7 +84,7 @@ def fine_tune(args, work: Path, n: int, seed: int, arm: str, encoder_run: Path) 
     })
     if arm == "pretrained":
         config.override(**{"train.init_encoder": str(encoder_run), "train.freeze_encoder_epochs": args.freeze_epochs})
-    run = work / f"runs/{arm}_n{n}_s{seed}"
+    run = work / "runs" / Path(args.out).name / f"{arm}_n{n}_s{seed}"
     start = time.time()
     train(config, run, overwrite=True, verbose=0)
     test_dir = link_folder(work / "data/test_20_23", [f"slice{i}" for i in range(20, 24)], ISBI / "train")
@@ -93,6 +93,25 @@ def fine_tune(args, work: Path, n: int, seed: int, arm: str, encoder_run: Path) 
            "train_slices": stems[:n], "seconds": round(time.time() - start, 1)}
     print(json.dumps(row), flush=True)
     return row
+
+
+SCRATCH_SETTINGS = ("labels", "seeds", "depth", "filters", "crop", "batch_size", "epochs", "steps", "lr")
+
+
+def reuse_scratch(args) -> list[dict]:
+    """The scratch rows of an earlier results.json whose scratch settings are the same as now.
+
+    Trying another pretraining lever (corruption, frozen epochs) leaves the scratch arm
+    unchanged, so it need not be trained again.
+    """
+    earlier = json.loads(Path(args.scratch_from).read_text())
+    for key in SCRATCH_SETTINGS:
+        if earlier["settings"][key] != getattr(args, key):
+            raise SystemExit(f"{args.scratch_from}: its {key} is {earlier['settings'][key]}, not {getattr(args, key)}; "
+                             "the scratch runs are not comparable")
+    rows = [r for r in earlier["runs"] if r["arm"] == "scratch"]
+    print(f"reusing {len(rows)} scratch runs from {args.scratch_from}")
+    return rows
 
 
 def summarize(rows, label_counts) -> list[dict]:
@@ -165,6 +184,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=15, help="steps per fine-tuning epoch (both arms)")
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (both arms)")
     p.add_argument("--freeze-epochs", type=int, default=1, help="epochs the pretrained encoder stays frozen")
+    p.add_argument("--scratch-from", help="results.json of an earlier try with the same scratch settings: reuse "
+                                          "its scratch runs")
     p.add_argument("--work", default="/tmp/segcoder_few_labels", help="folder for runs (outside the repo)")
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/few_labels"), help="folder for the results")
     args = p.parse_args(argv)
@@ -178,12 +199,15 @@ def main(argv=None) -> int:
     (work / "classes.json").write_text(json.dumps(CLASSES))
     start = time.time()
     encoder_run = pretrain_once(args, work)
+    reused = reuse_scratch(args) if args.scratch_from else []
     rows = [fine_tune(args, work, n, seed, arm, encoder_run)
-            for seed in args.seeds for n in args.labels for arm in ("scratch", "pretrained")]
+            for seed in args.seeds for n in args.labels for arm in ("scratch", "pretrained")
+            if not (arm == "scratch" and reused)]
+    rows = reused + rows
     table = summarize(rows, args.labels)
     text = markdown(table, args.seeds)
     print(text)
-    settings = {k: v for k, v in vars(args).items() if k not in ("work", "out")}
+    settings = {k: v for k, v in vars(args).items() if k not in ("work", "out", "scratch_from")}
     (out / "results.json").write_text(json.dumps({"settings": settings, "table": table, "runs": rows,
                                                   "seconds": round(time.time() - start)}, indent=2) + "\n")
     (out / "table.md").write_text(text + f"\n\nSettings: {json.dumps(settings)}\n")
