@@ -51,6 +51,13 @@ class TrainConfig:
     init_encoder: str | None = None  # pretrain run folder whose encoder weights start the model
     freeze_encoder_epochs: int = 0  # epochs the copied encoder stays frozen before all layers train
     precision: str = "float32"  # Keras dtype policy: float32, mixed_bfloat16 or mixed_float16 (GPU)
+    lr_schedule: str = "constant"  # constant, cosine (per step, after warm-up) or plateau (halve when val mIoU stalls)
+    warmup_epochs: int = 0  # linear warm-up epochs before the cosine schedule
+    patience: int | None = None  # stop when val mean IoU has not improved for this many epochs
+    class_weights: str | list | None = None  # None, "median-frequency", or one weight per trained class
+    checkpoint_every: int | None = None  # also checkpoint every N steps (always at each epoch end)
+    preview_every: int = 5  # write previews/epoch_NNN.png every N epochs (0: never)
+    tensorboard: bool = False  # write TensorBoard logs to RUN/tensorboard
 
 
 @dataclass
@@ -126,6 +133,14 @@ class RunConfig:
             (t.freeze_encoder_epochs >= 0, f"--freeze-encoder-epochs must not be negative, not {t.freeze_encoder_epochs}"),
             (t.freeze_encoder_epochs == 0 or bool(t.init_encoder), "--freeze-encoder-epochs needs --init-encoder RUN"),
             (_valid_loss(t.loss), f"--loss must be terms of ce, dice, focal, tversky joined by '+', not '{t.loss}'"),
+            (t.lr_schedule in ("constant", "cosine", "plateau"),
+             f"--lr-schedule must be constant, cosine or plateau, not '{t.lr_schedule}'"),
+            (t.warmup_epochs >= 0 and (t.warmup_epochs == 0 or t.lr_schedule == "cosine"),
+             "--warmup-epochs must be >= 0 and goes with --lr-schedule cosine"),
+            (t.patience is None or t.patience >= 1, f"--patience must be at least 1, not {t.patience}"),
+            (t.checkpoint_every is None or t.checkpoint_every >= 1,
+             f"--checkpoint-every must be at least 1, not {t.checkpoint_every}"),
+            (t.preview_every >= 0, f"--preview-every must be 0 or more, not {t.preview_every}"),
             (t.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, not '{t.precision}'"),
             (d.crop_size >= 2**m.depth and d.crop_size % 2**m.depth == 0,
              f"--crop-size must be a multiple of {2**m.depth} (2**depth), not {d.crop_size}"),

@@ -7,3 +7,7 @@ escapes is a bug in segcoder and keeps its traceback.
 
 class SegcoderError(ValueError):
     """A problem with the user's input: the message names the file and the fix."""
+
+
+class Interrupted(Exception):
+    """Training stopped on the user's Ctrl-C after saving a checkpoint; the message says how to resume."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from segcoder.errors import SegcoderError
+from segcoder.errors import Interrupted, SegcoderError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,6 +42,9 @@ def main(argv=None) -> int:
     except SegcoderError as exc:
         print(f"segcoder: error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"segcoder: {exc}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("segcoder: interrupted", file=sys.stderr)
         return 130

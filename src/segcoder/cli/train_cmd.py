@@ -20,7 +20,14 @@ def register(sub):
     p.add_argument("--batch-size", type=int, help="crops per step (8)")
     p.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: about one pass over the images)")
     p.add_argument("--lr", type=float, help="Adam learning rate (1e-3)")
-    p.add_argument("--loss", help="ce, dice or ce+dice (default)")
+    p.add_argument("--loss", help="ce, dice, focal, tversky or a sum such as focal+dice (default ce+dice)")
+    p.add_argument("--class-weights", help="'median-frequency' (SegNet) or one comma-separated weight per class")
+    p.add_argument("--lr-schedule", help="constant (default), cosine or plateau")
+    p.add_argument("--warmup-epochs", type=int, help="linear warm-up epochs before cosine decay (0)")
+    p.add_argument("--patience", type=int, help="early stopping: epochs without a better val mean IoU")
+    p.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps (always each epoch)")
+    p.add_argument("--preview-every", type=int, help="prediction grid PNG every N epochs (5; 0 = never)")
+    p.add_argument("--tensorboard", action="store_true", default=None, help="write TensorBoard logs")
     p.add_argument("--crop-size", type=int, help="side of random training crops (256)")
     p.add_argument("--workers", type=int, help="data loading threads (2)")
     p.add_argument("--seed", type=int, help="random seed (0)")
@@ -29,7 +36,8 @@ def register(sub):
     p.add_argument("--init-encoder", metavar="RUN", help="start from the encoder of this `segcoder pretrain` run")
     p.add_argument("--freeze-encoder-epochs", type=int, help="keep the copied encoder frozen this many epochs (0)")
     p.add_argument("--config", help="run.yaml with data/model/train sections")
-    p.add_argument("--out", required=True, help="run folder to create")
+    p.add_argument("--out", help="run folder to create")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder once training ends")
     p.set_defaults(run=run)
 
@@ -38,6 +46,13 @@ def run(args):
     from segcoder.scores import format_scores
     from segcoder.train import train
 
+    from segcoder.errors import SegcoderError
+
+    if args.resume:
+        result = train(None, args.resume, resume=True)
+        return report(result, format_scores)
+    if not args.out:
+        raise SegcoderError("train needs --out RUN_DIR (or --resume RUN_DIR to continue a run)")
     config = RunConfig.from_yaml(args.config) if args.config else RunConfig()
     config.override(**{
         "data.images": args.images, "data.masks": args.masks, "data.val_images": args.val_images,
@@ -48,8 +63,15 @@ def run(args):
         "train.steps_per_epoch": args.steps_per_epoch, "train.learning_rate": args.lr, "train.loss": args.loss,
         "train.seed": args.seed, "train.time_limit": args.time_limit, "train.precision": args.precision,
         "train.init_encoder": args.init_encoder, "train.freeze_encoder_epochs": args.freeze_encoder_epochs,
+        "train.class_weights": args.class_weights, "train.lr_schedule": args.lr_schedule,
+        "train.warmup_epochs": args.warmup_epochs, "train.patience": args.patience,
+        "train.checkpoint_every": args.checkpoint_every, "train.preview_every": args.preview_every,
+        "train.tensorboard": args.tensorboard,
     })
-    result = train(config, args.out, overwrite=args.overwrite)
+    return report(train(config, args.out, overwrite=args.overwrite), format_scores)
+
+
+def report(result, format_scores):
     print(f"validation (best checkpoint, full resolution, {result.metrics['images']} images):")
     print(format_scores(result.metrics))
     print(f"run folder: {result.run_dir}  ({result.seconds:.0f} s)")

@@ -91,3 +91,20 @@ class WholeImages(keras.utils.PyDataset):
         image, labels = load_pair(self.pairs[index], self.lut, self.channels)
         image, labels = pad_to_multiple(image, labels, self.stride)
         return image[None], labels[None].astype(np.int32)
+
+
+class SkipBatches(keras.utils.PyDataset):
+    """The batches of ``base`` from ``skip`` on: finishing an epoch that a resumed run had started."""
+
+    def __init__(self, base, skip: int):
+        super().__init__(workers=base.workers, use_multiprocessing=False, max_queue_size=base.max_queue_size)
+        self.base, self.skip = base, skip
+
+    def __len__(self):
+        return len(self.base) - self.skip
+
+    def __getitem__(self, index):
+        return self.base[index + self.skip]
+
+    def on_epoch_end(self):
+        self.base.on_epoch_end()

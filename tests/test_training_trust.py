@@ -1,0 +1,184 @@
+"""Training you can trust: resume after SIGKILL, NaN guard, determinism, class weights, losses, BF."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from segcoder.boundary import boundary_f1
+from segcoder.class_weights import median_frequency_weights, parse_class_weights
+from segcoder.data.classes import IGNORE_LABEL
+from segcoder.errors import SegcoderError
+from tests.conftest import ROOT, tiny_config
+
+
+def _history_epochs(run):
+    with open(run / "history.csv", newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_finishes_every_epoch(synthetic_data, tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "segcoder", "train",
+            "--images", synthetic_data / "train/images", "--masks", synthetic_data / "train/masks",
+            "--val-images", synthetic_data / "val/images", "--val-masks", synthetic_data / "val/masks",
+            "--classes", synthetic_data / "classes.json", "--depth", "2", "--filters", "4", "--crop-size", "32",
+            "--workers", "1", "--batch-size", "2", "--steps-per-epoch", "6", "--epochs", "3",
+            "--checkpoint-every", "2", "--preview-every", "0", "--out", run]
+    proc = subprocess.Popen([str(a) for a in args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    state = run / "checkpoint" / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if state.is_file() and json.loads(state.read_text())["epoch"] >= 1:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "training ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = json.loads(state.read_text())
+    assert not (run / "model.keras").exists()
+    resumed = subprocess.run([sys.executable, "-m", "segcoder", "train", "--resume", str(run)], cwd=ROOT,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert _history_epochs(run) == [0, 1, 2]  # every epoch once, none lost or repeated
+    assert (run / "model.keras").is_file() and not (run / "checkpoint").exists()
+    assert not [p for p in run.rglob("*") if p.name.endswith(".part") or ".partial" in p.name]
+    assert saved["epoch"] >= 1
+    again = subprocess.run([sys.executable, "-m", "segcoder", "train", "--resume", str(run)], cwd=ROOT,
+                           capture_output=True, text=True)
+    assert again.returncode == 2 and "already finished" in again.stderr
+
+
+def test_resume_mid_epoch_runs_only_the_missing_batches(synthetic_data, tmp_path):
+    from segcoder.checkpoint import TrainState, save_checkpoint
+    from segcoder.train import build_and_compile, train
+
+    config = tiny_config(synthetic_data, **{"train.epochs": 2, "train.steps_per_epoch": 4,
+                                            "train.preview_every": 0})
+    first = train(config, tmp_path / "full", verbose=0)
+    assert first.metrics["images"] == 3
+    # Fake an interruption after 3 of the 4 steps of epoch 2.
+    run = tmp_path / "cut"
+    run.mkdir()
+    (run / "config.yaml").write_text((tmp_path / "full" / "config.yaml").read_text())
+    (run / "classes.json").write_text((tmp_path / "full" / "classes.json").read_text())
+    (run / "history.csv").write_text((tmp_path / "full" / "history.csv").read_text().splitlines(True)[0]
+                                     + (tmp_path / "full" / "history.csv").read_text().splitlines(True)[1])
+    model = build_and_compile(config, 3, 4)
+    save_checkpoint(model, run, TrainState(epoch=1, step=3, seed=0))
+    seen = []
+    from segcoder.data import dataset
+
+    original = dataset.TrainCrops.__getitem__
+    dataset.TrainCrops.__getitem__ = lambda self, i: (seen.append((self.epoch, i)), original(self, i))[1]
+    try:
+        train(None, run, resume=True, verbose=0)
+    finally:
+        dataset.TrainCrops.__getitem__ = original
+    # Epoch 1 resumes at batch 3; batches 0-2 of it and all of epoch 0 are not drawn again.
+    # (The loader may prefetch ahead once the last epoch ends; that batch is never trained on.)
+    assert (1, 3) in seen
+    assert not [item for item in seen if item[0] < 1 or item in ((1, 0), (1, 1), (1, 2))]
+    assert _history_epochs(run) == [0, 1]
+
+
+def test_nan_loss_stops_with_a_clear_message(synthetic_data, tmp_path):
+    from segcoder.train import train
+
+    config = tiny_config(synthetic_data, **{"train.learning_rate": 1e30, "train.epochs": 3,
+                                            "train.steps_per_epoch": 3, "train.preview_every": 0,
+                                            "model.norm": "none"})
+    with pytest.raises(SegcoderError, match=r"became (nan|inf).*lower --lr"):
+        train(config, tmp_path / "run", verbose=0)
+
+
+def test_same_seed_same_metrics(synthetic_data, tmp_path):
+    from segcoder.train import train
+
+    config = lambda: tiny_config(synthetic_data, **{"train.epochs": 2, "train.seed": 7,  # noqa: E731
+                                                    "train.preview_every": 0})
+    a = train(config(), tmp_path / "a", verbose=0).metrics
+    b = train(config(), tmp_path / "b", verbose=0).metrics
+    assert a["confusion_matrix"] == b["confusion_matrix"]
+    assert (tmp_path / "a/history.csv").read_text() == (tmp_path / "b/history.csv").read_text()
+
+
+def test_median_frequency_weights_exact():
+    # class 0: 6 px in 2 images of 8 px -> freq 6/16; class 1: 2 px in 1 image -> 2/8; class 2: 6 px in 1 image
+    maps = [np.array([[0, 0, 0, 0], [1, 1, 0, 0]]), np.array([[2, 2, 2, 2], [2, 2, IGNORE_LABEL, IGNORE_LABEL]])]
+    weights = median_frequency_weights(maps, 4)
+    freq = np.array([6 / 8, 2 / 8, 6 / 6])
+    np.testing.assert_allclose(weights[:3], np.median(freq) / freq)
+    assert weights[3] == 0.0  # never seen
+    assert parse_class_weights("1,2,3,0.5", 4) == [1.0, 2.0, 3.0, 0.5]
+    with pytest.raises(SegcoderError, match="needs 4"):
+        parse_class_weights("1,2", 4)
+
+
+@pytest.mark.slow
+def test_median_frequency_weights_match_segnet_on_camvid(camvid):
+    from segcoder.data.classes import ClassMap
+    from segcoder.data.io import read_mask
+
+    classes = ClassMap.load(camvid / "classes.json")
+    lut = classes.lut()
+    maps = (lut[read_mask(p)] for p in sorted((camvid / "train/masks").iterdir()))
+    ours = median_frequency_weights(maps, classes.num_classes)
+    segnet = np.array(classes.extra["median_frequency_class_weights"])
+    # SegNet's published weights do not reproduce exactly from these 367 masks (sign: 9.64 there, 3.85 here;
+    # the others within 20%), so check the recipe's shape: the same ordering of classes, near enough.
+    ranks = lambda v: np.argsort(np.argsort(v))  # noqa: E731
+    assert np.corrcoef(ranks(ours), ranks(segnet))[0, 1] > 0.9
+    keep = np.arange(11) != 6
+    np.testing.assert_allclose(ours[keep], segnet[keep], rtol=0.2)
+
+
+@pytest.mark.parametrize("kind", ["ce", "dice", "focal", "tversky", "focal+dice", "ce+tversky"])
+@pytest.mark.parametrize("k", [2, 3])
+def test_every_loss_ignores_ignored_pixels(kind, k):
+    from keras import ops
+
+    from segcoder.losses import SegmentationLoss
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, k, (2, 8, 8)).astype(np.int32)
+    labels[:, :3] = IGNORE_LABEL
+    out = 1 if k == 2 else k
+    logits = rng.normal(0, 1, (2, 8, 8, out)).astype(np.float32)
+    changed = logits.copy()
+    changed[:, :3] = rng.normal(0, 30, changed[:, :3].shape)
+    loss = SegmentationLoss(kind, class_weights=[1.0, 2.0, 0.5][:k])
+    a = float(ops.convert_to_numpy(loss(ops.convert_to_tensor(labels), ops.convert_to_tensor(logits))))
+    b = float(ops.convert_to_numpy(loss(ops.convert_to_tensor(labels), ops.convert_to_tensor(changed))))
+    assert np.isfinite(a) and a == pytest.approx(b, abs=1e-5)
+
+
+def test_boundary_f1_exact_values():
+    truth = np.zeros((100, 100), np.uint8)
+    truth[:, 50:] = 1
+    assert boundary_f1(truth, truth, 2) == 1.0
+    shifted = np.zeros_like(truth)
+    shifted[:, 51:] = 1  # 1 px off: within 0.75% of the diagonal (1.06 px)
+    assert boundary_f1(truth, shifted, 2) == 1.0
+    far = np.zeros_like(truth)
+    far[:, 60:] = 1
+    assert boundary_f1(truth, far, 2) == 0.0
+    # Half the predicted boundary is right: a box edge on the true boundary, the rest far away.
+    half = np.zeros_like(truth)
+    half[:, 50:] = 1
+    half[:50, 50:] = 0
+    half[:50, 80:] = 1
+    score = boundary_f1(truth, half, 2)
+    assert 0.0 < score < 1.0
+    ignored = truth.copy()
+    ignored[:, :] = IGNORE_LABEL
+    assert boundary_f1(ignored, truth, 2) is None
