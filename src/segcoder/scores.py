@@ -52,7 +52,8 @@ def format_scores(result: dict) -> str:
     """A short human-readable table of the scores."""
     lines = [
         f"pixel accuracy {result['pixel_accuracy']:.4f}   class accuracy {result['class_accuracy']:.4f}   "
-        f"mean IoU {result['mean_iou']:.4f}   mean Dice {result['mean_dice']:.4f}",
+        f"mean IoU {result['mean_iou']:.4f}   mean Dice {result['mean_dice']:.4f}"
+        + (f"   boundary F1 {result['boundary_f1']:.4f}" if result.get("boundary_f1") is not None else ""),
         f"{'class':<16}{'IoU':>8}{'Dice':>8}{'acc':>8}{'pixels':>12}",
     ]
     for name, s in result["per_class"].items():

@@ -7,6 +7,7 @@ def register(sub):
     p.add_argument("--images", required=True, help="folder of images")
     p.add_argument("--masks", required=True, help="folder of masks")
     p.add_argument("--json", help="also write the scores to this JSON file")
+    p.add_argument("--tta", default="none", help="test-time augmentation: none (default), flip (4 views) or d4 (flips and 90-degree turns, 8 views)")
     p.set_defaults(run=run)
 
 
@@ -14,7 +15,7 @@ def run(args):
     from segcoder.evaluate import evaluate
     from segcoder.scores import format_scores
 
-    result = evaluate(args.run_dir, args.images, args.masks, args.json)
+    result = evaluate(args.run_dir, args.images, args.masks, args.json, tta=args.tta)
     print(f"{result['images']} images, {result['pixels']} scored pixels")
     print(format_scores(result))
     return 0
