@@ -1,0 +1,71 @@
+"""CamVid (SegNet split): train on train/, select on val/, report on val/ beside SegNet-Basic.
+
+Void (11) is ignored in the loss and in every score. Prints global accuracy,
+class-average accuracy, mean IoU, boundary F1 and per-class IoU, and the wall time.
+
+    .venv/bin/python benchmarks/camvid.py --minutes 120 --out runs/camvid_bench
+    .venv/bin/python benchmarks/camvid.py --minutes 3 --out /tmp/camvid_smoke     # a quick end-to-end check
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import segcoder
+from segcoder.scores import format_scores
+
+ROOT = Path(__file__).resolve().parents[1]
+CAMVID = ROOT.parent / "shared" / "datasets" / "camvid"
+# SegNet-Basic on the CamVid test split (PAMI 2017, Table 1); our figures are on val.
+SEGNET_BASIC = {"pixel_accuracy": 0.827, "class_accuracy": 0.620, "mean_iou": 0.477}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=120.0, help="training budget (120)")
+    parser.add_argument("--epochs", type=int, default=400, help="upper bound; with cosine LR it sets the schedule")
+    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--filters", type=int, default=16)
+    parser.add_argument("--crop-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr-schedule", default="plateau")
+    parser.add_argument("--class-weights", default="median-frequency")
+    parser.add_argument("--loss", default="ce+dice")
+    parser.add_argument("--init-encoder", help="a `segcoder pretrain` run to start the encoder from")
+    parser.add_argument("--tta", default="none", help="test-time augmentation for the final scores")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/camvid_bench")
+    args = parser.parse_args(argv)
+
+    config = segcoder.RunConfig().override(**{
+        "data.images": str(CAMVID / "train/images"), "data.masks": str(CAMVID / "train/masks"),
+        "data.val_images": str(CAMVID / "val/images"), "data.val_masks": str(CAMVID / "val/masks"),
+        "data.classes": str(CAMVID / "classes.json"), "data.crop_size": args.crop_size,
+        "model.depth": args.depth, "model.filters": args.filters, "train.epochs": args.epochs,
+        "train.batch_size": args.batch_size, "train.learning_rate": args.lr, "train.lr_schedule": args.lr_schedule,
+        "train.class_weights": args.class_weights, "train.loss": args.loss, "train.seed": args.seed,
+        "train.time_limit": args.minutes, "train.init_encoder": args.init_encoder, "train.preview_every": 10,
+    })
+    start = time.time()
+    segcoder.train(config, args.out, overwrite=True, verbose=2)
+    trained = time.time() - start
+    scores = segcoder.evaluate(args.out, CAMVID / "val/images", CAMVID / "val/masks", tta=args.tta)
+    total = time.time() - start
+
+    print(f"\nCamVid val (101 images, 11 classes, void ignored); unet depth {args.depth} filters {args.filters}, "
+          f"budget {args.minutes} min; training {trained / 60:.1f} min, total {total / 60:.1f} min")
+    print(format_scores(scores))
+    print(f"\n{'':<28}{'global':>8}{'class avg':>11}{'mIoU':>8}{'BF':>8}")
+    print(f"{'segcoder (val)':<28}{scores['pixel_accuracy']:>8.3f}{scores['class_accuracy']:>11.3f}"
+          f"{scores['mean_iou']:>8.3f}{scores['boundary_f1'] or 0:>8.3f}")
+    s = SEGNET_BASIC
+    print(f"{'SegNet-Basic (test, paper)':<28}{s['pixel_accuracy']:>8.3f}{s['class_accuracy']:>11.3f}"
+          f"{s['mean_iou']:>8.3f}{'':>8}")
+    print(f"{'target':<28}{'> 0.827':>8}{'> 0.620':>11}{'>= 0.50':>8}")
+
+
+if __name__ == "__main__":
+    main()
