@@ -1,4 +1,4 @@
-"""Model builders: fused batch norm, BN folding and data formats give the same network."""
+"""Model builders: the fused layers, BN folding and data formats give the same network."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def randomise_bn(model, seed=1):
 
 
 @pytest.mark.parametrize("name", ["unet", "autoencoder"])
-def test_fused_batchnorm_matches_stock_in_training_and_inference(name):
+def test_fused_model_matches_stock_in_training_and_inference(name):
     stock, fused = build(name), build(name, fused=True)
     assert [w.shape for w in stock.weights] == [w.shape for w in fused.weights]
     randomise_bn(stock)
@@ -52,7 +52,7 @@ def test_fused_batchnorm_matches_stock_in_training_and_inference(name):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_fused_batchnorm_backprop_matches_stock():
+def test_fused_model_backprop_matches_stock():
     import keras
     import torch
 
@@ -100,13 +100,33 @@ def test_data_format_round_trip():
     np.testing.assert_allclose(first.predict_on_batch(x), last.predict_on_batch(x), atol=1e-4)
 
 
-def test_config_round_trip_keeps_fused_layer():
+def test_config_round_trip_keeps_fused_layers():
     import keras
 
-    from segcoder.models import FusedBatchNormalization
+    from segcoder.models import FusedBatchNormalization, FusedConv2D, FusedConv2DTranspose, InplaceReLU
 
     model = build(fused=True)
     clone = keras.Model.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
-    inner = clone.get_layer("encoder").get_layer("enc0_1_bn")
+    encoder = clone.get_layer("encoder")
+    inner = encoder.get_layer("enc0_1_bn")
     assert isinstance(inner, FusedBatchNormalization) and inner.momentum == pytest.approx(0.9)
+    assert isinstance(encoder.get_layer("enc0_conv1"), FusedConv2D)
+    assert isinstance(encoder.get_layer("enc0_relu1"), InplaceReLU)
+    assert isinstance(clone.get_layer("dec0_up"), FusedConv2DTranspose)
+
+
+def test_predict_model_sees_new_weights():
+    """The fused convolutions cache their kernel between predictions; new weights must not be missed."""
+    from segcoder.models.inference import fold_batchnorm
+
+    model = build()
+    config = ModelConfig(depth=2, filters=4, data_format="channels_first")
+    folded = fold_batchnorm(model, config)
+    x = batch()
+    before = folded.predict_on_batch(x)
+    randomise_bn(model, seed=3)
+    folded.set_weights(fold_batchnorm(model, config).get_weights())
+    after = folded.predict_on_batch(x)
+    assert np.abs(after - before).max() > 1e-3
+    np.testing.assert_allclose(after, model.predict_on_batch(x), atol=1e-4)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from segcoder.models.autoencoder import build_autoencoder
 from segcoder.models.batchnorm import FusedBatchNormalization
 from segcoder.models.blocks import preferred_data_format
+from segcoder.models.conv import FusedConv2D, FusedConv2DTranspose
+from segcoder.models.relu import InplaceReLU
 from segcoder.models.encoder import ENCODER_NAME, build_encoder
 from segcoder.models.unet import build_unet
 
@@ -20,9 +22,9 @@ def create_model(name, channels, num_classes, depth=4, filters=32, norm="batch",
     """Build a segmenter by name.
 
     Args:
-        fused: batch norm as :class:`FusedBatchNormalization`, PyTorch's fused kernel on the torch
-            backend (training runs this way). False builds stock layers only, which is what is saved,
-            so a ``.keras`` file loads with plain Keras.
+        fused: build :class:`FusedBatchNormalization`, :class:`FusedConv2D` and :class:`InplaceReLU`, the same layers with
+            PyTorch's fused kernels on the torch backend (training runs this way). False builds stock
+            layers only, which is what is saved, so a ``.keras`` file loads with plain Keras.
 
     Example:
         >>> model = create_model("unet", channels=1, num_classes=2, depth=3, filters=8)
@@ -39,4 +41,4 @@ def create_model(name, channels, num_classes, depth=4, filters=32, norm="batch",
     )
 
 
-__all__ = ["ENCODER_NAME", "FusedBatchNormalization", "MODEL_BUILDERS", "build_encoder", "create_model", "output_channels"]
+__all__ = ["ENCODER_NAME", "FusedBatchNormalization", "FusedConv2D", "FusedConv2DTranspose", "InplaceReLU", "MODEL_BUILDERS", "build_encoder", "create_model", "output_channels"]

@@ -6,6 +6,8 @@ import keras
 from keras import layers
 
 from segcoder.models.batchnorm import FusedBatchNormalization
+from segcoder.models.conv import FusedConv2D, FusedConv2DTranspose
+from segcoder.models.relu import InplaceReLU
 
 
 def preferred_data_format() -> str:
@@ -35,23 +37,29 @@ def normalization(norm: str, filters: int, data_format: str, name: str, fused: b
     return None
 
 
+def conv2d(fused: bool, *args, **kwargs):
+    """A ``Conv2D``; with ``fused`` the :class:`FusedConv2D` (same weights, faster on PyTorch)."""
+    return (FusedConv2D if fused else layers.Conv2D)(*args, **kwargs)
+
+
 def conv_block(x, filters: int, norm: str, data_format: str, name: str, fused: bool = False):
     """Two 3x3 convolutions, each followed by normalisation and ReLU."""
     for i in (1, 2):
-        x = layers.Conv2D(
-            filters, 3, padding="same", use_bias=norm == "none", data_format=data_format,
+        x = conv2d(
+            fused, filters, 3, padding="same", use_bias=norm == "none", data_format=data_format,
             kernel_initializer="he_normal", name=f"{name}_conv{i}",
         )(x)
         norm_layer = normalization(norm, filters, data_format, f"{name}_{i}", fused)
         if norm_layer is not None:
             x = norm_layer(x)
-        x = layers.ReLU(name=f"{name}_relu{i}")(x)
+        x = (InplaceReLU if fused else layers.ReLU)(name=f"{name}_relu{i}")(x)
     return x
 
 
-def up_block(x, filters: int, data_format: str, name: str):
+def up_block(x, filters: int, data_format: str, name: str, fused: bool = False):
     """A learned 2x upsampling (transposed convolution)."""
-    return layers.Conv2DTranspose(filters, 2, strides=2, data_format=data_format, name=f"{name}_up")(x)
+    kind = FusedConv2DTranspose if fused else layers.Conv2DTranspose
+    return kind(filters, 2, strides=2, data_format=data_format, name=f"{name}_up")(x)
 
 
 def to_internal(image, data_format: str):

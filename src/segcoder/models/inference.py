@@ -5,7 +5,9 @@ merged into the convolution before it: ``W' = W * s`` and ``b' = beta - mean * s
 with ``s = gamma / sqrt(var + eps)``. The copy is the same architecture built
 with ``norm="none"`` (stock layers, every backend), and skips one full pass
 over every activation per layer, which is what a hand-written PyTorch model in
-eval mode still pays.
+eval mode still pays. Its convolutions are :class:`FusedConv2D`, which give
+the folded bias to PyTorch's convolution instead of adding it in another pass;
+the copy is for prediction only and is never saved.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def fold_batchnorm(model, model_config):
     out_channels = int(model.output_shape[-1])
     channels = int(model.input_shape[-1])
     folded = MODEL_BUILDERS[m.name](channels, out_channels, depth=m.depth, filters=m.filters, norm="none",
-                                    data_format=m.data_format or "channels_last")
+                                    data_format=m.data_format or "channels_last", fused=True)
     for name, layer in _all_layers(folded).items():
         if not layer.weights or hasattr(layer, "layers"):
             continue
