@@ -103,12 +103,13 @@ def test_compress_eval_cli_writes_table_json_and_plot(synthetic_data, tmp_path, 
 
 
 def test_compress_eval_refuses_a_unet_run(synthetic_data, tmp_path, capsys):
-    from segcoder.pretrain import PretrainConfig, PretrainSettings, pretrain
+    from segcoder.pretrain import PretrainConfig, PretrainSettings
 
-    config = PretrainConfig(pretrain=PretrainSettings(images=[str(synthetic_data / "val/images")], val_split=0))
-    config.run.override(**{"data.crop_size": 32, "data.workers": 1, "model.depth": 2, "model.filters": 4,
-                           "train.epochs": 1, "train.batch_size": 2, "train.steps_per_epoch": 1})
-    pretrain(config, tmp_path / "unet", verbose=0)
+    config = PretrainConfig(pretrain=PretrainSettings(images=[str(synthetic_data / "val/images")]))
+    config.run.override(**{"model.depth": 2, "model.filters": 4})
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet/config.yaml").write_text(config.to_yaml())
+    build_unet(3, 3, depth=2, filters=4).save(tmp_path / "unet/model.keras")  # as `pretrain --model unet` saves it
     code = main(["compress-eval", str(tmp_path / "unet"), "--images", str(synthetic_data / "val/images")])
     assert code == 2
     assert "pretrain with --model autoencoder" in capsys.readouterr().err

@@ -116,8 +116,14 @@ def test_reconstruct_writes_side_by_side_images(ae_run, synthetic_data, tmp_path
     assert "PSNR" in capsys.readouterr().out
 
 
-def test_reconstruct_refuses_a_segmentation_run(tiny_run, synthetic_data, tmp_path, capsys):
-    code = main(["reconstruct", str(tiny_run), str(synthetic_data / "val/images"), "--out", str(tmp_path)])
+def test_reconstruct_refuses_a_segmentation_run(synthetic_data, tmp_path, capsys):
+    from segcoder.config import RunConfig
+
+    run = tmp_path / "seg"  # a training run's files: its config has no 'pretrain' section
+    run.mkdir()
+    (run / "config.yaml").write_text(RunConfig().to_yaml())
+    (run / "model.keras").write_bytes(b"")
+    code = main(["reconstruct", str(run), str(synthetic_data / "val/images"), "--out", str(tmp_path / "out")])
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert "not a pretraining run" in err and "\n" not in err
