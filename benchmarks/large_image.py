@@ -83,6 +83,7 @@ def main(argv=None):
     parser.add_argument("--save", default="index,color,overlay,prob")
     parser.add_argument("--work", help="folder for the image and the outputs (default: a temporary one)")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # steps show up in a log as they happen
 
     work = Path(args.work or tempfile.mkdtemp(prefix="segcoder_large_"))
     work.mkdir(parents=True, exist_ok=True)

@@ -79,6 +79,25 @@ def predict_source(segmenter, source: Source, outputs: OutputSet, **options) -> 
             outputs.write(page, y0, logits, image)
 
 
+def _open(path: Path) -> Source | SegcoderError:
+    """The header of ``path``, or the error reading it (reported when its turn comes)."""
+    try:
+        return open_source(path)
+    except SegcoderError as exc:
+        return exc
+
+
+def _predict_one(segmenter, source: Source, paths: dict[str, Path], options: dict, bar: Progress) -> list[Path]:
+    """Write the outputs ``paths`` of one input; nothing is left behind if it fails."""
+    outputs = OutputSet(paths, segmenter.classes, source.pages, source.height, source.width)
+    try:
+        predict_source(segmenter, source, outputs, on_tiles=bar.tiles, **options)
+        return outputs.commit()
+    except BaseException:
+        outputs.discard()
+        raise
+
+
 def predict_files(
     run_dir, inputs, out_dir, save=DEFAULT_SAVE, prob_format: str = "tif", tta: str = "none",
     tile: int | None = DEFAULT_TILE, overlap: float = DEFAULT_OVERLAP, batch_size: int = DEFAULT_BATCH,
@@ -119,12 +138,7 @@ def predict_files(
     model_time = max((f.stat().st_mtime for f in model_files if f.is_file()), default=0.0)
     options = {"tta": tta, "tile": tile, "overlap": overlap, "batch_size": batch_size}
 
-    sources: list[Source | SegcoderError] = []
-    for path in files:
-        try:
-            sources.append(open_source(path))
-        except SegcoderError as exc:
-            sources.append(exc)
+    sources = [_open(path) for path in files]
     tiles = [0 if isinstance(s, SegcoderError) else s.pages * count_tiles(s.height, s.width, tile, overlap,
                                                                             segmenter.stride) for s in sources]
     bar = Progress(len(files), sum(tiles), stream=None if progress else _Silent())
@@ -143,18 +157,12 @@ def predict_files(
                 result.skipped.append(path)
                 bar.finish("skipped", n_tiles)
                 continue
-            outputs = OutputSet(paths, segmenter.classes, source.pages, source.height, source.width)
-            try:
-                predict_source(segmenter, source, outputs, on_tiles=bar.tiles, **options)
-                result.written.extend(outputs.commit())
-            except BaseException:
-                outputs.discard()
-                raise
+            result.written.extend(_predict_one(segmenter, source, paths, options, bar))
         except Exception as exc:  # one bad file must not stop the batch: count it and go on
-            reason = str(exc) if isinstance(exc, SegcoderError) else f"{exc.__class__.__name__}: {exc}"
+            reason = str(exc) if isinstance(exc, SegcoderError) else f"{path}: {exc.__class__.__name__}: {exc}"
             result.failed.append((path, reason))
             bar.finish("failed", n_tiles - (bar.done_tiles - predicted))
-            report(f"failed: {reason}" if isinstance(exc, SegcoderError) else f"failed: {path}: {reason}")
+            report(f"failed: {reason}")
             continue
         result.done.append(path)
         bar.finish("done")
