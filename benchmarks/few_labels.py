@@ -186,6 +186,8 @@ def main(argv=None) -> int:
     p.add_argument("--freeze-epochs", type=int, default=1, help="epochs the pretrained encoder stays frozen")
     p.add_argument("--scratch-from", help="results.json of an earlier try with the same scratch settings: reuse "
                                           "its scratch runs")
+    p.add_argument("--merge", nargs="+", metavar="RESULTS_JSON",
+                   help="only merge earlier results.json files (same settings, other seeds) into --out")
     p.add_argument("--work", default="/tmp/segcoder_few_labels", help="folder for runs (outside the repo)")
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/few_labels"), help="folder for the results")
     args = p.parse_args(argv)
@@ -193,26 +195,60 @@ def main(argv=None) -> int:
         print(f"{ISBI} not found", file=sys.stderr)
         return 2
 
+    if args.merge:
+        return merge(args.merge, Path(args.out))
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     (work / "classes.json").write_text(json.dumps(CLASSES))
     start = time.time()
+    commit = source_version()
     encoder_run = pretrain_once(args, work)
     reused = reuse_scratch(args) if args.scratch_from else []
     rows = [fine_tune(args, work, n, seed, arm, encoder_run)
             for seed in args.seeds for n in args.labels for arm in ("scratch", "pretrained")
             if not (arm == "scratch" and reused)]
     rows = reused + rows
-    table = summarize(rows, args.labels)
-    text = markdown(table, args.seeds)
+    settings = {k: v for k, v in vars(args).items() if k not in ("work", "out", "scratch_from", "merge")}
+    write_results(out, settings, rows, {"seconds": round(time.time() - start), "source": commit})
+    print(f"({time.time() - start:.0f} s)")
+    return 0
+
+
+def source_version() -> str:
+    """The commit the run started from, marked when the working tree had changes (others edit it too)."""
+    import subprocess
+
+    def git(*cmd):
+        return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + (" + uncommitted changes" if git("status", "--porcelain", "src") else "")
+
+
+def write_results(out: Path, settings: dict, rows: list[dict], extra: dict) -> None:
+    table = summarize(rows, settings["labels"])
+    text = markdown(table, settings["seeds"])
     print(text)
-    settings = {k: v for k, v in vars(args).items() if k not in ("work", "out", "scratch_from")}
-    (out / "results.json").write_text(json.dumps({"settings": settings, "table": table, "runs": rows,
-                                                  "seconds": round(time.time() - start)}, indent=2) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"settings": settings, "table": table, "runs": rows, **extra},
+                                                 indent=2) + "\n")
     (out / "table.md").write_text(text + f"\n\nSettings: {json.dumps(settings)}\n")
     plot(table, out / "few_labels.png")
-    print(f"wrote {out}/results.json, table.md, few_labels.png ({time.time() - start:.0f} s)")
+    print(f"wrote {out}/results.json, table.md, few_labels.png")
+
+
+def merge(files, out: Path) -> int:
+    """One table from several results.json files that differ only in their seeds."""
+    parts = [json.loads(Path(f).read_text()) for f in files]
+    first = parts[0]["settings"]
+    for f, part in zip(files, parts):
+        for key, value in part["settings"].items():
+            if key != "seeds" and value != first.get(key):
+                raise SystemExit(f"{f}: its {key} is {value}, not {first.get(key)}; only seeds may differ")
+    settings = {**first, "seeds": sorted(s for part in parts for s in part["settings"]["seeds"])}
+    rows = [row for part in parts for row in part["runs"]]
+    write_results(out, settings, rows, {"merged_from": [str(f) for f in files],
+                                        "sources": [part.get("source") for part in parts]})
     return 0
 
 
