@@ -62,6 +62,17 @@ def _pretrain_source(model, folder):
     return folder
 
 
+def test_copy_encoder_from_a_run_folder(tmp_path):
+    from segcoder.transfer import copy_encoder_from_run
+
+    source = _tiny("autoencoder", seed=7)
+    target = _tiny("unet", seed=8)
+    copy_encoder_from_run(_pretrain_source(source, tmp_path / "ae"), target)
+    assert np.array_equal(get_encoder(target).get_weights()[0], get_encoder(source).get_weights()[0])
+    with pytest.raises(SegcoderError, match="model.keras: not found"):
+        copy_encoder_from_run(tmp_path / "empty", target)
+
+
 def test_train_with_frozen_encoder_keeps_pretrained_weights(synthetic_data, tmp_path):
     import keras
 

@@ -108,29 +108,3 @@ def set_encoder_trainable(model, trainable: bool) -> None:
     """
     get_encoder(model).trainable = trainable
     model.compile_from_config(model.get_compile_config())
-
-
-def fit_in_phases(model, fit, epochs: int, freeze_epochs: int = 0, callbacks=()):
-    """Run ``fit(epochs=..., initial_epoch=...)`` with the encoder frozen for the first ``freeze_epochs``.
-
-    Args:
-        model: the compiled model.
-        fit: ``model.fit`` with everything but ``epochs``/``initial_epoch`` bound.
-        epochs: total epochs.
-        freeze_epochs: epochs to train with the encoder frozen (0: one ordinary fit).
-        callbacks: the callbacks given to ``fit``; a CSVLogger is switched to appending for phase two.
-    """
-    import keras
-
-    freeze_epochs = min(max(0, freeze_epochs), epochs)
-    if freeze_epochs == 0:
-        return fit(epochs=epochs)
-    set_encoder_trainable(model, False)
-    fit(epochs=freeze_epochs)
-    set_encoder_trainable(model, True)
-    if freeze_epochs == epochs or model.stop_training:
-        return None
-    for callback in callbacks:
-        if isinstance(callback, keras.callbacks.CSVLogger):
-            callback.append = True
-    return fit(epochs=epochs, initial_epoch=freeze_epochs)
