@@ -66,6 +66,7 @@ def main(argv=None):
         result = segcoder.train(config, args.out, overwrite=True, verbose=2)
         seconds = time.time() - start
         scores = segcoder.evaluate(args.out, val_dir / "images", val_dir / "masks")
+        with_tta = segcoder.evaluate(args.out, val_dir / "images", val_dir / "masks", tta="flip")
         reference = all_cell_reference(val_dir / "masks")
 
     membrane = scores["per_class"]["class_0"]
@@ -74,6 +75,8 @@ def main(argv=None):
     print(format_scores(scores))
     print(f"\n{'':<22}{'pixel acc':>10}{'membrane IoU':>14}{'membrane Dice':>15}")
     print(f"{'segcoder unet':<22}{scores['pixel_accuracy']:>10.4f}{membrane['iou']:>14.4f}{membrane['dice']:>15.4f}")
+    tta = with_tta["per_class"]["class_0"]
+    print(f"{'  + flip TTA (4 views)':<22}{with_tta['pixel_accuracy']:>10.4f}{tta['iou']:>14.4f}{tta['dice']:>15.4f}")
     print(f"{'all cell (reference)':<22}{reference['pixel_accuracy']:>10.4f}{0.0:>14.4f}{0.0:>15.4f}")
     print(f"{'target':<22}{'>= 0.92':>10}{'':>14}{'>= 0.80':>15}")
     print(f"run folder: {result.run_dir}")
