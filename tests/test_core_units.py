@@ -161,3 +161,26 @@ def test_training_metrics_match_numpy_scores(k):
         metric.update_state(labels[2:], _logits_for(predicted[2:], k))
     assert float(miou.result()) == pytest.approx(expected["mean_iou"], abs=1e-5)
     assert float(acc.result()) == pytest.approx(expected["pixel_accuracy"], abs=1e-5)
+
+
+def test_training_model_predicts_with_its_current_weights():
+    """Validation runs on the training model between steps: it must see the updated weights,
+    and agree with the stock-layer model that is saved from them."""
+    import keras
+
+    from segcoder.models import create_model
+    from segcoder.train import build_and_compile
+
+    config = RunConfig().override(**{"model.depth": 2, "model.filters": 4})
+    config.model.data_format = "channels_first" if keras.backend.backend() == "torch" else "channels_last"
+    keras.utils.set_random_seed(0)
+    model = build_and_compile(config, 3, 4)
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 4, (2, 32, 32)).astype("int32")
+    model.predict_on_batch(x)  # inference first, as validation does after each epoch
+    model.fit(x, y, epochs=3, batch_size=2, verbose=0)
+    stock = create_model("unet", 3, 4, 2, 4, "batch", config.model.data_format)
+    stock.set_weights(model.get_weights())
+    np.testing.assert_allclose(np.asarray(model.predict_on_batch(x)), np.asarray(stock.predict_on_batch(x)),
+                               atol=1e-4)

@@ -37,24 +37,18 @@ class FusedConv2D(layers.Conv2D):
         )
 
     def _torch_kernel(self, x, order=(3, 2, 0, 1)):
-        """The kernel as (out, in, kh, kw) in ``x``'s memory format; cached while no gradient is recorded.
+        """The kernel as (out, in, kh, kw) in ``x``'s memory format.
 
-        PyTorch's CPU convolution wants kernel and input in the same memory format, and copies
-        the kernel on every call otherwise.
+        PyTorch's CPU convolution wants kernel and input in the same memory format. The copy is
+        made on every call: a cache keyed on the tensor version went stale during training (the
+        fused optimizer updates weights without bumping the version), so validation and best-
+        checkpoint selection saw old weights.
         """
         import torch
 
         kernel = self.kernel.value if hasattr(self.kernel, "value") else self.kernel
         layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-        if torch.is_grad_enabled():
-            return kernel.permute(*order).contiguous(memory_format=layout)
-        # Assigning new weights bumps the tensor's version, which invalidates the cached copy.
-        key = (kernel.data_ptr(), kernel._version, kernel.dtype, layout)
-        cached = getattr(self, "_kernel_cache", None)
-        if cached is None or cached[0] != key:
-            cached = (key, kernel.detach().permute(*order).contiguous(memory_format=layout))
-            self._kernel_cache = cached
-        return cached[1]
+        return kernel.permute(*order).contiguous(memory_format=layout)
 
     def call(self, inputs):
         if not self._covered(inputs):
