@@ -236,3 +236,21 @@ def test_bad_option_is_one_line(capsys):
 def test_predict_on_a_folder_that_is_not_a_run(tmp_path, capsys):
     code, _, err = run_cli(["predict", tmp_path, tmp_path, "--out", tmp_path / "o"], capsys)
     assert_user_error(code, err, tmp_path / "model.keras", "not a finished segcoder run")
+
+
+def test_jax_backend_trains_and_predicts(synthetic_data, tmp_path):
+    """Model, loss and metric code is keras.ops only; run the whole job on JAX when it is installed."""
+    pytest.importorskip("jax")
+    code = (
+        "import sys, numpy as np\n"
+        "from tests.conftest import tiny_config\n"
+        "from pathlib import Path\n"
+        "import segcoder, keras\n"
+        "assert keras.backend.backend() == 'jax'\n"
+        f"r = segcoder.train(tiny_config(Path({str(synthetic_data)!r})), {str(tmp_path / 'run')!r}, verbose=0)\n"
+        "print('labels', segcoder.load(r.run_dir).predict(np.zeros((40, 50, 3), np.uint8)).shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "labels (40, 50)" in out.stdout

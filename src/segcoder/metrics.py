@@ -32,10 +32,12 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         k = self.num_classes
         y_true = ops.reshape(ops.cast(y_true, "int32"), (-1,))
         y_pred = ops.reshape(predicted_labels(y_pred), (-1,))
-        valid = ops.logical_and(ops.not_equal(y_true, self.ignore_label), y_true < k)
-        index = ops.where(valid, y_true * k + y_pred, ops.zeros_like(y_true))
-        counts = ops.bincount(index, weights=ops.cast(valid, "float32"), minlength=k * k)
-        self.matrix.assign_add(ops.reshape(ops.cast(counts[: k * k], "float32"), (k, k)))
+        valid = ops.cast(ops.logical_and(ops.not_equal(y_true, self.ignore_label), y_true < k), "float32")
+        # truth one-hot^T @ prediction one-hot counts every (truth, prediction) pair at once; unlike
+        # bincount it has a static output shape, which JAX's jit needs.
+        truth = ops.one_hot(ops.where(valid > 0, y_true, ops.zeros_like(y_true)), k) * valid[:, None]
+        counts = ops.matmul(ops.transpose(truth), ops.one_hot(y_pred, k))
+        self.matrix.assign_add(ops.cast(counts, "float32"))
 
     def reset_state(self):
         self.matrix.assign(ops.zeros((self.num_classes, self.num_classes)))
