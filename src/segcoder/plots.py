@@ -8,32 +8,38 @@ from pathlib import Path
 from segcoder._atomic import atomic_path
 
 
-def plot_curves(history_csv: Path, out_png: Path) -> Path | None:
-    """Loss and mean IoU per epoch, training and validation side by side."""
-    import matplotlib
+SEGMENTATION_PANELS = (("loss", "loss"), ("mean_iou", "mean IoU"))
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def _number(text):
+    """A history value as float, or None where CSVLogger wrote "NA" or nothing."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def plot_curves(history_csv: Path, out_png: Path, panels=SEGMENTATION_PANELS) -> Path | None:
+    """One panel per (history key, title), training and validation curves per epoch side by side."""
+    plt = _pyplot()
     with open(history_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
         return None
     epochs = [int(r["epoch"]) + 1 for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, title in ((axes[0], "loss", "loss"), (axes[1], "mean_iou", "mean IoU")):
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (key, title) in zip(axes[0], panels):
         for prefix, style in (("", "-"), ("val_", "--")):
-            if prefix + key in rows[0]:
-                ax.plot(epochs, [float(r[prefix + key]) for r in rows], style, label=(prefix or "train_") + key)
+            values = [_number(r.get(prefix + key)) for r in rows]
+            if any(v is not None for v in values):
+                ax.plot(epochs, [float("nan") if v is None else v for v in values], style,
+                        label=(prefix or "train_") + key)
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
-    return out_png
+    return _save(fig, out_png)
 
 
 def _pyplot():

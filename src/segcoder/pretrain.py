@@ -28,6 +28,7 @@ from segcoder import run as runfiles
 from segcoder._atomic import replace_dir, write_text
 from segcoder.config import RunConfig
 from segcoder.errors import SegcoderError
+from segcoder.plots import plot_curves
 from segcoder.reconstruction_losses import RECONSTRUCTION_LOSSES
 
 CORRUPTIONS = ("none", "noise", "mask")
@@ -219,46 +220,6 @@ def save_reconstructor(model, path: Path, config: RunConfig, channels: int) -> N
         os.replace(keras_tmp, tmp)
 
 
-def _number(text):
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
-
-
-def plot_history(history_csv: Path, out_png: Path) -> Path | None:
-    """Reconstruction loss and PSNR per epoch, training and held-out side by side."""
-    import csv
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from segcoder._atomic import atomic_path
-
-    with open(history_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return None
-    epochs = [int(r["epoch"]) + 1 for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, title in ((axes[0], "loss", "reconstruction loss"), (axes[1], "psnr", "PSNR (dB)")):
-        for prefix, style in (("", "-"), ("val_", "--")):
-            values = [_number(r.get(prefix + key)) for r in rows]
-            if any(v is not None for v in values):  # CSVLogger writes "NA" where a value is missing
-                ax.plot(epochs, [np.nan if v is None else v for v in values], style, label=(prefix or "train_") + key)
-        ax.set_xlabel("epoch")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
-    return out_png
-
-
 def _split(files, val_split, seed):
     if val_split == 0 or len(files) < 2:
         return files, []
@@ -331,7 +292,8 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False,
                **score_images(reconstructor, shown)}
     metrics["seconds"] = round(time.time() - start, 1)
     write_text(work / runfiles.METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
-    plot_history(work / runfiles.HISTORY_FILE, work / runfiles.CURVES_FILE)
+    plot_curves(work / runfiles.HISTORY_FILE, work / runfiles.CURVES_FILE,
+                panels=(("loss", "reconstruction loss"), ("psnr", "PSNR (dB)")))
     write_grid(reconstructor, shown[:4], settings, work / RECONSTRUCTIONS_FILE, seed=run.train.seed)
     if work != out:
         replace_dir(work, out)
