@@ -182,3 +182,16 @@ def test_boundary_f1_exact_values():
     ignored = truth.copy()
     ignored[:, :] = IGNORE_LABEL
     assert boundary_f1(ignored, truth, 2) is None
+
+
+def test_tensorboard_without_tensorflow_is_a_clear_error(synthetic_data, tmp_path):
+    try:
+        import tensorflow  # noqa: F401
+        pytest.skip("TensorFlow is installed here, so --tensorboard works")
+    except ImportError:
+        pass
+    from segcoder.train import train
+
+    with pytest.raises(SegcoderError, match="--tensorboard needs TensorFlow"):
+        train(tiny_config(synthetic_data, **{"train.tensorboard": True}), tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()

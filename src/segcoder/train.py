@@ -194,6 +194,8 @@ def train(config: RunConfig, out: str | Path, overwrite: bool = False, verbose: 
     config.validate()
     if not resume:
         check_out_dir(out, overwrite)
+    if config.train.tensorboard:
+        check_tensorboard()
     data = prepare_data(config.data, config.train.seed)
     if config.model.data_format is None:
         config.model.data_format = preferred_data_format()
@@ -268,6 +270,17 @@ def _nan_message(guard, config: RunConfig) -> str:
     epoch, step, value = guard.tripped
     return (f"the training loss became {value} at epoch {epoch}, step {step}; lower --lr "
             f"(now {config.train.learning_rate}) or check the masks and class weights")
+
+
+def check_tensorboard() -> None:
+    """Keras' TensorBoard callback writes through TensorFlow's summary API, whatever the backend."""
+    try:
+        import tensorflow.summary  # noqa: F401
+    except ImportError:
+        raise SegcoderError(
+            "--tensorboard needs TensorFlow's summary writer: pip install tensorflow-cpu, or leave --tensorboard off "
+            "(history.csv, curves.png and previews/ show the same curves)"
+        ) from None
 
 
 def resumable_dir(out: Path) -> Path:
