@@ -65,7 +65,7 @@ def plot_confusion(matrix, names: list[str], out_png: Path) -> Path:
     plt = _pyplot()
     matrix = np.asarray(matrix, np.float64)
     rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    size = 2.5 + 0.45 * len(names)
+    size = max(4.5, 2.5 + 0.45 * len(names))
     fig, ax = plt.subplots(figsize=(size + 1, size))
     shown = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right")
@@ -78,7 +78,7 @@ def plot_confusion(matrix, names: list[str], out_png: Path) -> Path:
                 ax.text(j, i, f"{rows[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if rows[i, j] > 0.5 else "black")
     fig.colorbar(shown, ax=ax, fraction=0.046)
-    ax.set_title("confusion matrix (rows: share of true class)")
+    ax.set_title("confusion matrix (share of each true class)", fontsize=10)
     fig.tight_layout()
     return _save(fig, out_png)
 
