@@ -48,6 +48,8 @@ def main(argv=None):
     parser.add_argument("--crop-size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr-schedule", default="constant", help="constant, cosine or plateau")
+    parser.add_argument("--loss", default="ce+dice", help="training loss (ce+dice)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/isbi_bench", help="run folder (replaced if present)")
     args = parser.parse_args(argv)
@@ -61,6 +63,7 @@ def main(argv=None):
             "data.crop_size": args.crop_size, "model.name": "unet", "model.depth": args.depth,
             "model.filters": args.filters, "train.epochs": args.epochs, "train.batch_size": args.batch_size,
             "train.learning_rate": args.lr, "train.seed": args.seed, "train.time_limit": args.minutes,
+            "train.lr_schedule": args.lr_schedule, "train.loss": args.loss,
         })
         start = time.time()
         result = segcoder.train(config, args.out, overwrite=True, verbose=2)
@@ -71,7 +74,8 @@ def main(argv=None):
 
     membrane = scores["per_class"]["class_0"]
     print(f"\nISBI 2012 membrane, train slices 00-19, evaluate 20-23; unet depth {args.depth} "
-          f"filters {args.filters}, budget {args.minutes} min, wall {seconds:.0f} s")
+          f"filters {args.filters}, loss {args.loss}, lr {args.lr} ({args.lr_schedule}), budget {args.minutes} min, "
+          f"wall {seconds:.0f} s")
     print(format_scores(scores))
     print(f"\n{'':<22}{'pixel acc':>10}{'membrane IoU':>14}{'membrane Dice':>15}")
     print(f"{'segcoder unet':<22}{scores['pixel_accuracy']:>10.4f}{membrane['iou']:>14.4f}{membrane['dice']:>15.4f}")
