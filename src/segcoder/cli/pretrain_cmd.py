@@ -1,5 +1,6 @@
 """segcoder pretrain: train an encoder-decoder to rebuild unlabelled images."""
 
+from segcoder.cli.options import add_network_options
 from segcoder.config import RunConfig
 
 
@@ -15,13 +16,7 @@ def register(sub):
     p.add_argument("--mask-patch", type=int, help="side of the blanked patches in pixels (16)")
     p.add_argument("--recon-loss", help="mse (default), mae or ssim+l1")
     p.add_argument("--val-split", type=float, help="share of images held out to score reconstructions (0.1)")
-    p.add_argument("--depth", type=int, help="encoder downsamplings (4)")
-    p.add_argument("--filters", type=int, help="filters of the first stage (32)")
-    p.add_argument("--norm", help="batch (default), group or none")
-    p.add_argument("--epochs", type=int, help="training epochs (30)")
-    p.add_argument("--batch-size", type=int, help="crops per step (8)")
-    p.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: about one pass over the images)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (1e-3)")
+    add_network_options(p)
     p.add_argument("--crop-size", type=int, help="side of random training crops (256)")
     p.add_argument("--workers", type=int, help="data loading threads (2)")
     p.add_argument("--time-limit", type=float, help="stop after this many minutes of training")

@@ -1,5 +1,6 @@
 """segcoder train: fit a segmenter on image/mask folders."""
 
+from segcoder.cli.options import add_network_options
 from segcoder.config import RunConfig
 
 
@@ -13,13 +14,7 @@ def register(sub):
     p.add_argument("--val-split", type=float, help="share held out for validation without --val-images (0.2)")
     p.add_argument("--classes", help="classes.json with names, colours and ignore_index")
     p.add_argument("--model", help="architecture: unet (default) or autoencoder")
-    p.add_argument("--depth", type=int, help="encoder downsamplings (4)")
-    p.add_argument("--filters", type=int, help="filters of the first stage (32)")
-    p.add_argument("--norm", help="batch (default), group or none")
-    p.add_argument("--epochs", type=int, help="training epochs (30)")
-    p.add_argument("--batch-size", type=int, help="crops per step (8)")
-    p.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: about one pass over the images)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (1e-3)")
+    add_network_options(p)
     p.add_argument("--loss", help="ce, dice, focal, tversky or a sum such as focal+dice (default ce+dice)")
     p.add_argument("--class-weights", help="'median-frequency' (SegNet) or one comma-separated weight per class")
     p.add_argument("--lr-schedule", help="constant (default), cosine or plateau")

@@ -1,0 +1,12 @@
+"""Command-line options that train and pretrain share, defined once."""
+
+
+def add_network_options(p):
+    """Encoder shape and the basic optimisation settings (all default to None: keep the config value)."""
+    p.add_argument("--depth", type=int, help="encoder downsamplings (4)")
+    p.add_argument("--filters", type=int, help="filters of the first stage (32)")
+    p.add_argument("--norm", help="batch (default), group or none")
+    p.add_argument("--epochs", type=int, help="training epochs (30)")
+    p.add_argument("--batch-size", type=int, help="crops per step (8)")
+    p.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: about one pass over the images)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (1e-3)")
