@@ -139,8 +139,8 @@ def predict_files(
     options = {"tta": tta, "tile": tile, "overlap": overlap, "batch_size": batch_size}
 
     sources = [_open(path) for path in files]
-    tiles = [0 if isinstance(s, SegcoderError) else s.pages * count_tiles(s.height, s.width, tile, overlap,
-                                                                            segmenter.stride) for s in sources]
+    tiles = [0 if isinstance(s, SegcoderError) else s.pages * count_tiles(
+        s.height, s.width, tile, overlap, segmenter.stride, segmenter.image_scale) for s in sources]
     bar = Progress(len(files), sum(tiles), stream=None if progress else _Silent())
     report = bar.message if progress else log
     result = BatchResult()

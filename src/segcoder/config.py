@@ -26,7 +26,8 @@ class DataConfig:
     val_masks: str | None = None  # folder of validation masks
     val_split: float = 0.2  # share of the training pairs held out when no validation folders are given
     classes: str | None = None  # classes.json; found from the mask values when absent
-    crop_size: int = 256  # side of the random training crops, in pixels
+    crop_size: int = 256  # side of the random training crops, in pixels (after image_scale)
+    image_scale: float = 1.0  # resize factor for images and masks in training; prediction resizes by it too
     workers: int = 2  # threads that decode and augment training batches
 
 
@@ -144,6 +145,7 @@ class RunConfig:
             (t.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, not '{t.precision}'"),
             (d.crop_size >= 2**m.depth and d.crop_size % 2**m.depth == 0,
              f"--crop-size must be a multiple of {2**m.depth} (2**depth), not {d.crop_size}"),
+            (0.0 < d.image_scale <= 4.0, f"--image-scale must be above 0 and at most 4, not {d.image_scale}"),
             (0.0 < d.val_split < 1.0, f"--val-split must be between 0 and 1, not {d.val_split}"),
         ]
         for ok, message in checks:

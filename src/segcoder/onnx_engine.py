@@ -32,6 +32,7 @@ class OnnxSegmenter(Segmenter):
         self.input_name = inputs[0].name
         self.channels = int(inputs[0].shape[-1])
         self.stride = 2**config.model.depth
+        self.image_scale = config.data.image_scale
 
     def predict_logits_batch(self, batch: np.ndarray) -> np.ndarray:
         """Logits (N, H, W, K) for a float32 batch (N, H, W, C), sides multiples of the stride."""

@@ -20,6 +20,7 @@ import numpy as np
 
 from segcoder.data.augment import pad_to_multiple
 from segcoder.data.dataset import match_channels
+from segcoder.data.resample import resize_image, resize_logits, scaled_size
 from segcoder.errors import SegcoderError
 from segcoder.run import MODEL_FILE, check_run_dir, load_run_config
 from segcoder.sources import expand_inputs, pixel_scale  # noqa: F401  (expand_inputs: public API)
@@ -57,8 +58,10 @@ def uses_tiles(height: int, width: int, tile: int | None) -> bool:
     return tile is not None and (height > tile or width > tile)
 
 
-def count_tiles(height: int, width: int, tile: int | None, overlap: float, stride: int) -> int:
+def count_tiles(height: int, width: int, tile: int | None, overlap: float, stride: int,
+                image_scale: float = 1.0) -> int:
     """Forward passes (before TTA) that predicting one image of this size takes."""
+    height, width = scaled_size(height, width, image_scale)
     if not uses_tiles(height, width, tile):
         return 1
     return plan_tiles(height, width, tile, overlap, stride).count
@@ -79,10 +82,26 @@ def logit_bands(
         overlap: share of the tile side that neighbouring tiles share.
         batch_size: tiles per forward pass.
         on_tiles: called with the number of tiles (or 1 whole image) just predicted.
+
+    A run trained with ``image_scale`` other than 1 sees the image resized by it (tiles
+    are then planned on the resized image); its logits come back bilinearly resized to
+    the input's size as one band.
     """
     check_tta(tta)
     raw = _as_hwc(raw)
     scale = pixel_scale(raw) if scale is None else scale
+    factor = getattr(engine, "image_scale", 1.0)
+    if factor == 1.0:
+        yield from _bands(engine, raw, scale, tta, tile, overlap, batch_size, on_tiles)
+        return
+    # Resized as float pixels in [0, 1], exactly as training resized them.
+    small = resize_image(prepare(raw, scale, engine.channels), factor)
+    bands = [rows for _, rows in _bands(engine, small, 1.0, tta, tile, overlap, batch_size, on_tiles)]
+    yield 0, resize_logits(bands[0] if len(bands) == 1 else np.concatenate(bands), raw.shape[:2])
+
+
+def _bands(engine, raw, scale, tta, tile, overlap, batch_size, on_tiles):
+    """:func:`logit_bands` for an image at the network's own resolution."""
     h, w = raw.shape[:2]
 
     def forward(batch):
@@ -139,6 +158,7 @@ class Segmenter:
         self.model, self.config, self.classes = model, config, classes
         self.channels = int(model.input_shape[-1])
         self.stride = 2**config.model.depth
+        self.image_scale = config.data.image_scale  # inputs are resized by this before the network
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "Segmenter":

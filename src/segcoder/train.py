@@ -126,7 +126,7 @@ def preview_samples(data, config: RunConfig, count: int = 3):
 
     samples = []
     for pair in data.val_pairs[:count]:
-        image, labels = load_pair(pair, data.lut, data.channels)
+        image, labels = load_pair(pair, data.lut, data.channels, config.data.image_scale)
         padded, padded_labels = pad_to_multiple(image, labels, 2**config.model.depth)
         samples.append((padded, padded_labels, image.shape[:2]))
     return samples
@@ -207,8 +207,10 @@ def train(config: RunConfig, out: str | Path, overwrite: bool = False, verbose: 
 
     keras.utils.set_random_seed(config.train.seed)
     train_ds = TrainCrops(data.train_pairs, data.lut, channels, config.data.crop_size, config.train.batch_size,
-                          config.train.steps_per_epoch, config.train.seed, config.data.workers)
-    val_ds = WholeImages(data.val_pairs, data.lut, channels, 2**config.model.depth)
+                          config.train.steps_per_epoch, config.train.seed, config.data.workers,
+                          config.data.image_scale)
+    val_ds = WholeImages(data.val_pairs, data.lut, channels, 2**config.model.depth,
+                         image_scale=config.data.image_scale)
     if resume:
         model, state = load_checkpoint(work)
         truncate_history(work / runfiles.HISTORY_FILE, state.epoch)
@@ -251,7 +253,7 @@ def train(config: RunConfig, out: str | Path, overwrite: bool = False, verbose: 
 
 
 def finish_run(work: Path, model, config: RunConfig, data) -> dict:
-    """Full-resolution validation scores, metrics.json and the end-of-run plots."""
+    """Full-resolution validation scores (whatever ``image_scale``), metrics.json and the end-of-run plots."""
     from segcoder.boundary import boundary_f1
     from segcoder.evaluate import evaluate_pairs
     from segcoder.plots import plot_class_iou, plot_confusion, plot_curves

@@ -24,6 +24,9 @@ def register(sub):
     p.add_argument("--preview-every", type=int, help="prediction grid PNG every N epochs (5; 0 = never)")
     p.add_argument("--tensorboard", action="store_true", default=None, help="write TensorBoard logs")
     p.add_argument("--crop-size", type=int, help="side of random training crops (256)")
+    p.add_argument("--image-scale", type=float,
+                   help="resize images and masks by this factor to train, e.g. 0.5 (1); predict and evaluate "
+                        "resize by it too and return full-size results")
     p.add_argument("--workers", type=int, help="data loading threads (2)")
     p.add_argument("--seed", type=int, help="random seed (0)")
     p.add_argument("--time-limit", type=float, help="stop training after this many minutes")
@@ -52,7 +55,7 @@ def run(args):
     config.override(**{
         "data.images": args.images, "data.masks": args.masks, "data.val_images": args.val_images,
         "data.val_masks": args.val_masks, "data.val_split": args.val_split, "data.classes": args.classes,
-        "data.crop_size": args.crop_size, "data.workers": args.workers,
+        "data.crop_size": args.crop_size, "data.workers": args.workers, "data.image_scale": args.image_scale,
         "model.name": args.model, "model.depth": args.depth, "model.filters": args.filters, "model.norm": args.norm,
         "train.epochs": args.epochs, "train.batch_size": args.batch_size,
         "train.steps_per_epoch": args.steps_per_epoch, "train.learning_rate": args.lr, "train.loss": args.loss,

@@ -11,6 +11,7 @@ import numpy as np
 from segcoder.data.augment import pad_to_multiple, training_transform
 from segcoder.data.io import read_image, read_mask
 from segcoder.data.masks import to_labels
+from segcoder.data.resample import resize_image, resize_labels
 
 
 def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
@@ -22,18 +23,19 @@ def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
     return image.mean(axis=-1, keepdims=True, dtype=np.float32)
 
 
-def load_pair(pair: tuple[Path, Path], lut: np.ndarray, channels: int):
+def load_pair(pair: tuple[Path, Path], lut: np.ndarray, channels: int, image_scale: float = 1.0):
     """Read one image (float32 HWC) and its mask as training labels (uint8 HW).
 
     Args:
         pair: (image, mask), each a path or a :class:`~segcoder.data.tiff.Page` of a TIFF stack.
         lut: the table :func:`~segcoder.data.masks.label_table` built for these masks.
         channels: image channels the network takes (gray and RGB are converted).
+        image_scale: resize factor for both (the run's ``data.image_scale``); 1 keeps the file's size.
     """
     image_path, mask_path = pair
     image = match_channels(read_image(image_path), channels)
     labels = to_labels(read_mask(mask_path), lut)
-    return image, labels
+    return resize_image(image, image_scale), resize_labels(labels, image_scale)
 
 
 class TrainCrops(keras.utils.PyDataset):
@@ -44,10 +46,11 @@ class TrainCrops(keras.utils.PyDataset):
     worker threads finish in.
     """
 
-    def __init__(self, pairs, lut, channels, crop_size, batch_size, steps=None, seed=0, workers=2):
+    def __init__(self, pairs, lut, channels, crop_size, batch_size, steps=None, seed=0, workers=2, image_scale=1.0):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
         self.pairs, self.lut, self.channels = list(pairs), lut, channels
         self.crop_size, self.batch_size, self.seed = crop_size, batch_size, seed
+        self.image_scale = image_scale
         self.steps = steps or self.default_steps()
         self.epoch = 0
 
@@ -56,7 +59,7 @@ class TrainCrops(keras.utils.PyDataset):
         from segcoder.data.io import image_size
 
         h, w = image_size(self.pairs[0][0])
-        crops_per_image = max(1, round(h * w / self.crop_size**2))
+        crops_per_image = max(1, round(h * w * self.image_scale**2 / self.crop_size**2))
         return max(1, math.ceil(len(self.pairs) * crops_per_image / self.batch_size))
 
     def __len__(self):
@@ -71,24 +74,25 @@ class TrainCrops(keras.utils.PyDataset):
         images = np.empty((self.batch_size, self.crop_size, self.crop_size, self.channels), np.float32)
         labels = np.empty((self.batch_size, self.crop_size, self.crop_size), np.int32)
         for slot, which in enumerate(rng.integers(len(self.pairs), size=self.batch_size)):
-            image, mask = load_pair(self.pairs[which], self.lut, self.channels)
+            image, mask = load_pair(self.pairs[which], self.lut, self.channels, self.image_scale)
             out = transform(image=image, mask=mask)
             images[slot], labels[slot] = out["image"], out["mask"]
         return images, labels
 
 
 class WholeImages(keras.utils.PyDataset):
-    """One whole image per batch, padded to a multiple of the network stride (validation)."""
+    """One whole image per batch (resized by ``image_scale``), padded to a multiple of the network stride."""
 
-    def __init__(self, pairs, lut, channels, stride, workers=1):
+    def __init__(self, pairs, lut, channels, stride, workers=1, image_scale=1.0):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.pairs, self.lut, self.channels, self.stride = list(pairs), lut, channels, stride
+        self.image_scale = image_scale
 
     def __len__(self):
         return len(self.pairs)
 
     def __getitem__(self, index):
-        image, labels = load_pair(self.pairs[index], self.lut, self.channels)
+        image, labels = load_pair(self.pairs[index], self.lut, self.channels, self.image_scale)
         image, labels = pad_to_multiple(image, labels, self.stride)
         return image[None], labels[None].astype(np.int32)
 
