@@ -83,7 +83,8 @@ def fine_tune(args, work: Path, n: int, seed: int, arm: str, encoder_run: Path) 
         "train.learning_rate": args.lr, "train.seed": seed,
     })
     if arm == "pretrained":
-        config.override(**{"train.init_encoder": str(encoder_run), "train.freeze_encoder_epochs": args.freeze_epochs})
+        config.override(**{"train.init_encoder": str(encoder_run), "train.freeze_encoder_epochs": args.freeze_epochs,
+                           "train.init_decoder": args.transfer == "all"})
     run = work / "runs" / Path(args.out).name / f"{arm}_n{n}_s{seed}"
     start = time.time()
     train(config, run, overwrite=True, verbose=0)
@@ -184,6 +185,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=15, help="steps per fine-tuning epoch (both arms)")
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (both arms)")
     p.add_argument("--freeze-epochs", type=int, default=1, help="epochs the pretrained encoder stays frozen")
+    p.add_argument("--transfer", choices=("encoder", "all"), default="encoder",
+                   help="what the pretrained arm copies: the encoder, or all but the output layer (--init-decoder)")
     p.add_argument("--scratch-from", help="results.json of an earlier try with the same scratch settings: reuse "
                                           "its scratch runs")
     p.add_argument("--merge", nargs="+", metavar="RESULTS_JSON",

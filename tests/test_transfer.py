@@ -122,3 +122,59 @@ def test_freezing_needs_an_encoder_to_freeze(synthetic_data, tmp_path):
 
     with pytest.raises(SegcoderError, match="needs --init-encoder"):
         train(tiny_config(synthetic_data, **{"train.freeze_encoder_epochs": 2}), tmp_path / "x", verbose=0)
+
+
+def _reconstructor(name="unet", seed=3):
+    """A pretrain-style model: the same architecture, one output channel per image channel."""
+    import keras
+
+    from segcoder.models import MODEL_BUILDERS
+
+    keras.utils.set_random_seed(seed)
+    return MODEL_BUILDERS[name](3, 3, depth=2, filters=4)
+
+
+def test_copy_decoder_copies_all_but_the_head():
+    from segcoder.transfer import copy_decoder
+
+    source, target = _reconstructor(), _tiny("unet", seed=4)
+    head = target.get_layer("head").get_weights()[0].copy()
+    copied = copy_decoder(source, target)
+    decoder = [layer for layer in target.layers if layer.weights and layer.name not in ("encoder", "head")]
+    assert copied == len(decoder) > 0
+    for layer in decoder:
+        assert all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), source.get_layer(layer.name).get_weights()))
+    assert np.array_equal(target.get_layer("head").get_weights()[0], head)
+
+
+def test_decoder_of_another_architecture_is_refused_and_nothing_changes():
+    from segcoder.transfer import copy_decoder
+
+    target = _tiny("unet", seed=4)
+    before = [w.copy() for w in target.get_weights()]
+    with pytest.raises(SegcoderError, match="runs/ae: its decoder \\(autoencoder\\) does not fit this unet's"):
+        copy_decoder(_reconstructor("autoencoder"), target, "runs/ae")
+    assert all(np.array_equal(a, b) for a, b in zip(target.get_weights(), before))
+
+
+def test_train_cli_init_decoder(synthetic_data, tmp_path, capsys):
+    import keras
+
+    d = synthetic_data
+    args = ["train", "--images", str(d / "train/images"), "--masks", str(d / "train/masks"),
+            "--val-images", str(d / "val/images"), "--val-masks", str(d / "val/masks"),
+            "--classes", str(d / "classes.json"), "--depth", "2", "--filters", "4", "--crop-size", "32",
+            "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--workers", "1", "--lr", "1e-9"]
+    ae = _pretrain_source(_reconstructor("autoencoder"), tmp_path / "ae")
+    assert main(args + ["--init-encoder", str(ae), "--init-decoder", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "does not fit" in err and err.count("\n") == 1 and not (tmp_path / "bad").exists()
+    assert main(args + ["--init-decoder", "--out", str(tmp_path / "none")]) == 2
+    assert "--init-decoder needs --init-encoder" in capsys.readouterr().err
+
+    source = _reconstructor("unet", seed=9)
+    unet = _pretrain_source(source, tmp_path / "unet_ae")
+    assert main(args + ["--init-encoder", str(unet), "--init-decoder", "--out", str(tmp_path / "seg")]) == 0
+    trained = keras.saving.load_model(tmp_path / "seg/model.keras", compile=False)
+    kernel = trained.get_layer("dec0_conv1").get_weights()[0]
+    assert np.allclose(kernel, source.get_layer("dec0_conv1").get_weights()[0], atol=1e-6)  # lr 1e-9: barely moved

@@ -50,6 +50,7 @@ class TrainConfig:
     seed: int = 0  # seed for splits, crops, augmentation and initial weights
     time_limit: float | None = None  # stop after this many minutes of training (the epoch in progress ends early)
     init_encoder: str | None = None  # pretrain run folder whose encoder weights start the model
+    init_decoder: bool = False  # also copy the decoder (all but the output head) of the init_encoder run
     freeze_encoder_epochs: int = 0  # epochs the copied encoder stays frozen before all layers train
     precision: str = "float32"  # Keras dtype policy: float32, mixed_bfloat16 or mixed_float16 (GPU)
     lr_schedule: str = "constant"  # constant, cosine (per step, after warm-up) or plateau (halve when val mIoU stalls)
@@ -133,6 +134,7 @@ class RunConfig:
             (t.learning_rate > 0, f"--lr must be positive, not {t.learning_rate}"),
             (t.freeze_encoder_epochs >= 0, f"--freeze-encoder-epochs must not be negative, not {t.freeze_encoder_epochs}"),
             (t.freeze_encoder_epochs == 0 or bool(t.init_encoder), "--freeze-encoder-epochs needs --init-encoder RUN"),
+            (not t.init_decoder or bool(t.init_encoder), "--init-decoder needs --init-encoder RUN"),
             (_valid_loss(t.loss), f"--loss must be terms of ce, dice, focal, tversky joined by '+', not '{t.loss}'"),
             (t.lr_schedule in ("constant", "cosine", "plateau"),
              f"--lr-schedule must be constant, cosine or plateau, not '{t.lr_schedule}'"),

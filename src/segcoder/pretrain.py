@@ -197,13 +197,17 @@ def held_out_batches(files, channels, stride, settings, seed):
     return batches
 
 
-def build_reconstructor(config: RunConfig, channels: int):
-    """The encoder-decoder of ``config.model`` with one output channel per image channel."""
+def build_reconstructor(config: RunConfig, channels: int, fused: bool = False):
+    """The encoder-decoder of ``config.model`` with one output channel per image channel.
+
+    ``fused`` builds the layers with PyTorch's fused kernels, as training does
+    (see :func:`segcoder.models.create_model`); the saved copy is stock Keras.
+    """
     from segcoder.models import MODEL_BUILDERS
 
     m = config.model
     return MODEL_BUILDERS[m.name](channels, channels, depth=m.depth, filters=m.filters, norm=m.norm,
-                                  data_format=m.data_format)
+                                  data_format=m.data_format, fused=fused)
 
 
 def save_reconstructor(model, path: Path, config: RunConfig, channels: int) -> None:
@@ -241,6 +245,7 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False,
     from segcoder.callbacks import TimeLimit
     from segcoder.data.io import image_size, read_image
     from segcoder.models import preferred_data_format
+    from segcoder.optimizers import FusedAdam
     from segcoder.reconstruct import Reconstructor, score_images, write_grid
     from segcoder.reconstruction_losses import PSNR, ReconstructionLoss
     from segcoder.train import check_out_dir
@@ -263,8 +268,8 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False,
     write_text(work / runfiles.CONFIG_FILE, config.to_yaml())
 
     keras.utils.set_random_seed(run.train.seed)
-    model = build_reconstructor(run, channels)
-    model.compile(optimizer=keras.optimizers.Adam(run.train.learning_rate),
+    model = build_reconstructor(run, channels, fused=True)
+    model.compile(optimizer=FusedAdam(run.train.learning_rate),
                   loss=ReconstructionLoss(settings.loss), metrics=[PSNR()])
     crop, batch = run.data.crop_size, run.train.batch_size
     h, w = image_size(train_files[0])

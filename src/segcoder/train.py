@@ -19,7 +19,7 @@ from segcoder.config import RunConfig
 from segcoder.data.dataset import TrainCrops, WholeImages
 from segcoder.data.prepare import prepare_data
 from segcoder.errors import Interrupted, SegcoderError
-from segcoder.transfer import copy_encoder, load_encoder_source, set_encoder_trainable
+from segcoder.transfer import copy_decoder, copy_encoder, load_encoder_source, set_encoder_trainable
 
 BEST_WEIGHTS = "best.weights.h5"
 
@@ -215,6 +215,11 @@ def train(config: RunConfig, out: str | Path, overwrite: bool = False, verbose: 
         model, state = load_checkpoint(work)
         truncate_history(work / runfiles.HISTORY_FILE, state.epoch)
     else:
+        model = build_and_compile(config, channels, k, class_weights, learning_rate(config, len(train_ds)))
+        if encoder_source is not None:  # before any file is written: a decoder mismatch is a user error
+            copy_encoder(encoder_source, model, config.train.init_encoder)
+            if config.train.init_decoder:
+                copy_decoder(encoder_source, model, config.train.init_encoder)
         # A new folder is written in place; an existing run is only replaced once the new one is complete.
         work = out.with_name(f".{out.name}.partial") if out.exists() else out
         if work != out and work.exists():
@@ -222,9 +227,6 @@ def train(config: RunConfig, out: str | Path, overwrite: bool = False, verbose: 
         work.mkdir(parents=True, exist_ok=True)
         write_text(work / runfiles.CONFIG_FILE, config.to_yaml())
         data.classes.save(work / runfiles.CLASSES_FILE)
-        model = build_and_compile(config, channels, k, class_weights, learning_rate(config, len(train_ds)))
-        if encoder_source is not None:
-            copy_encoder(encoder_source, model, config.train.init_encoder)
         state = TrainState(seed=config.train.seed)
 
     callbacks, guard, best, checkpointer = training_callbacks(config, work, data, state, resume)

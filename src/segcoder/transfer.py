@@ -70,6 +70,35 @@ def copy_encoder(source, target, source_name: str = "the pretrained model") -> i
     return len(weights)
 
 
+def copy_decoder(source, target, source_name: str = "the pretrained model") -> int:
+    """Copy every weighted layer outside the encoder, except the output ``head``, by layer name.
+
+    This moves a pretrained U-Net's decoder into a U-Net segmenter (the head differs: it
+    emits classes, not pixels). Raises SegcoderError, changing nothing, when a layer is
+    missing or has other shapes (e.g. an ``autoencoder`` pretrain, whose decoder has no skips).
+    Returns the number of layers copied.
+    """
+    from segcoder.models import ENCODER_NAME
+
+    pairs = []
+    for layer in target.layers:
+        if layer.name in (ENCODER_NAME, "head") or not layer.weights:
+            continue
+        try:
+            src = source.get_layer(layer.name)
+        except ValueError:
+            src = None
+        if src is None or [tuple(w.shape) for w in src.weights] != [tuple(w.shape) for w in layer.weights]:
+            raise SegcoderError(
+                f"{source_name}: its decoder ({source.name}) does not fit this {target.name}'s (layer '{layer.name}'); "
+                f"pretrain with --model {target.name} and this run's --depth/--filters/--norm, or drop --init-decoder"
+            )
+        pairs.append((src, layer))
+    for src, layer in pairs:
+        layer.set_weights(src.get_weights())
+    return len(pairs)
+
+
 def load_encoder_source(run_dir: str | Path, model_config=None, channels: int | None = None):
     """Load the ``model.keras`` of ``run_dir`` (a pretrain or training run) as a source of encoder weights.
 

@@ -32,6 +32,8 @@ def register(sub):
     p.add_argument("--time-limit", type=float, help="stop training after this many minutes")
     p.add_argument("--precision", help="float32 (default), mixed_bfloat16 or mixed_float16 (GPU)")
     p.add_argument("--init-encoder", metavar="RUN", help="start from the encoder of this `segcoder pretrain` run")
+    p.add_argument("--init-decoder", action="store_true", default=None,
+                   help="with --init-encoder: also copy the pretrained U-Net's decoder (all but the output layer)")
     p.add_argument("--freeze-encoder-epochs", type=int, help="keep the copied encoder frozen this many epochs (0)")
     p.add_argument("--config", help="run.yaml with data/model/train sections")
     p.add_argument("--out", help="run folder to create")
@@ -61,6 +63,7 @@ def run(args):
         "train.steps_per_epoch": args.steps_per_epoch, "train.learning_rate": args.lr, "train.loss": args.loss,
         "train.seed": args.seed, "train.time_limit": args.time_limit, "train.precision": args.precision,
         "train.init_encoder": args.init_encoder, "train.freeze_encoder_epochs": args.freeze_encoder_epochs,
+        "train.init_decoder": args.init_decoder,
         "train.class_weights": args.class_weights, "train.lr_schedule": args.lr_schedule,
         "train.warmup_epochs": args.warmup_epochs, "train.patience": args.patience,
         "train.checkpoint_every": args.checkpoint_every, "train.preview_every": args.preview_every,
