@@ -27,6 +27,7 @@ import yaml
 from segcoder import run as runfiles
 from segcoder._atomic import replace_dir, write_text
 from segcoder.config import RunConfig
+from segcoder.data.dataset import SeededBatches
 from segcoder.errors import SegcoderError
 from segcoder.plots import plot_curves
 from segcoder.reconstruction_losses import RECONSTRUCTION_LOSSES
@@ -134,31 +135,20 @@ def list_unlabelled(folders) -> list[Path]:
     return files
 
 
-class UnlabelledCrops(keras.utils.PyDataset):
-    """Batches (corrupted crops, clean crops) of random augmented crops; ``steps`` batches make an epoch.
-
-    Each batch draws its images, crops and corruption from a seed built from
-    (seed, epoch, batch index), so a run repeats whatever order the worker threads finish in.
-    """
+class UnlabelledCrops(SeededBatches):
+    """Batches (corrupted crops, clean crops) of random augmented crops; ``steps`` batches make an epoch."""
 
     def __init__(self, files, channels, crop_size, batch_size, steps, seed, settings, workers=2):
-        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
+        super().__init__(steps, seed, workers)
         self.files, self.channels, self.crop_size = list(files), channels, crop_size
-        self.batch_size, self.steps, self.seed, self.settings = batch_size, steps, seed, settings
-        self.epoch = 0
-
-    def __len__(self):
-        return self.steps
-
-    def on_epoch_end(self):
-        self.epoch += 1
+        self.batch_size, self.settings = batch_size, settings
 
     def __getitem__(self, index):
         from segcoder.data.augment import training_transform
         from segcoder.data.dataset import match_channels
         from segcoder.data.io import read_image
 
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = self.batch_rng(index)
         transform = training_transform(self.crop_size, int(rng.integers(2**31)))
         shape = (self.batch_size, self.crop_size, self.crop_size, self.channels)
         clean, noisy = np.empty(shape, np.float32), np.empty(shape, np.float32)

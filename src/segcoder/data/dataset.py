@@ -38,21 +38,34 @@ def load_pair(pair: tuple[Path, Path], lut: np.ndarray, channels: int, image_sca
     return resize_image(image, image_scale), resize_labels(labels, image_scale)
 
 
-class TrainCrops(keras.utils.PyDataset):
-    """Batches of random augmented crops; ``steps`` batches make an epoch.
+class SeededBatches(keras.utils.PyDataset):
+    """``steps`` batches make an epoch; each batch draws from a seed built from (seed, epoch, batch index).
 
-    Each batch draws its images and augmentation from a seed built from
-    (seed, epoch, batch index), so a run is repeatable whatever order the
-    worker threads finish in.
+    So a run is repeatable whatever order the worker threads finish in. Subclasses
+    build a batch in ``__getitem__`` from :meth:`batch_rng`.
     """
 
-    def __init__(self, pairs, lut, channels, crop_size, batch_size, steps=None, seed=0, workers=2, image_scale=1.0):
+    def __init__(self, steps: int, seed: int, workers: int):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
+        self.steps, self.seed, self.epoch = steps, seed, 0
+
+    def __len__(self):
+        return self.steps
+
+    def on_epoch_end(self):
+        self.epoch += 1
+
+    def batch_rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+
+class TrainCrops(SeededBatches):
+    """Batches of random augmented crops (images float32 NHWC, labels int32 NHW); ``steps`` batches an epoch."""
+
+    def __init__(self, pairs, lut, channels, crop_size, batch_size, steps=None, seed=0, workers=2, image_scale=1.0):
         self.pairs, self.lut, self.channels = list(pairs), lut, channels
-        self.crop_size, self.batch_size, self.seed = crop_size, batch_size, seed
-        self.image_scale = image_scale
-        self.steps = steps or self.default_steps()
-        self.epoch = 0
+        self.crop_size, self.batch_size, self.image_scale = crop_size, batch_size, image_scale
+        super().__init__(steps or self.default_steps(), seed, workers)
 
     def default_steps(self) -> int:
         """Enough crops to cover each training image about once."""
@@ -62,14 +75,8 @@ class TrainCrops(keras.utils.PyDataset):
         crops_per_image = max(1, round(h * w * self.image_scale**2 / self.crop_size**2))
         return max(1, math.ceil(len(self.pairs) * crops_per_image / self.batch_size))
 
-    def __len__(self):
-        return self.steps
-
-    def on_epoch_end(self):
-        self.epoch += 1
-
     def __getitem__(self, index):
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = self.batch_rng(index)
         transform = training_transform(self.crop_size, int(rng.integers(2**31)))
         images = np.empty((self.batch_size, self.crop_size, self.crop_size, self.channels), np.float32)
         labels = np.empty((self.batch_size, self.crop_size, self.crop_size), np.int32)
