@@ -195,3 +195,18 @@ def test_tensorboard_without_tensorflow_is_a_clear_error(synthetic_data, tmp_pat
     with pytest.raises(SegcoderError, match="--tensorboard needs TensorFlow"):
         train(tiny_config(synthetic_data, **{"train.tensorboard": True}), tmp_path / "run", verbose=0)
     assert not (tmp_path / "run").exists()
+
+
+def test_preview_images_are_spread_over_the_validation_set(synthetic_data):
+    from segcoder.data.dataset import load_pair
+    from segcoder.data.prepare import prepare_data
+    from segcoder.train import preview_samples
+
+    config = tiny_config(synthetic_data, **{"data.image_scale": 0.5})
+    data = prepare_data(config.data)
+    data.val_pairs = data.train_pairs + data.val_pairs  # 11 different pairs: 0, 5 and 10 are shown
+    samples = preview_samples(data, config, count=3)
+    assert [s[2] for s in samples] == [(24, 24)] * 3  # at the run's image scale
+    for (image, _, _), index in zip(samples, (0, 5, 10)):
+        assert np.array_equal(image, load_pair(data.val_pairs[index], data.lut, data.channels, 0.5)[0])
+    assert len(preview_samples(data, config, count=20)) == 11

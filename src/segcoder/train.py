@@ -120,12 +120,20 @@ def training_callbacks(config: RunConfig, work: Path, data, state: TrainState, r
 
 
 def preview_samples(data, config: RunConfig, count: int = 3):
-    """A few fixed validation images (padded to the stride) with their labels and true sizes."""
+    """A few fixed validation images (padded to the stride) with their labels and true sizes.
+
+    They are spread evenly over the validation list: neighbours in a sorted folder are often
+    consecutive video frames or slices, which would show the same scene three times.
+    """
+    import numpy as np
+
     from segcoder.data.augment import pad_to_multiple
     from segcoder.data.dataset import load_pair
 
     samples = []
-    for pair in data.val_pairs[:count]:
+    n = len(data.val_pairs)
+    for index in sorted(set(np.linspace(0, n - 1, min(count, n)).round().astype(int).tolist())):
+        pair = data.val_pairs[index]
         image, labels = load_pair(pair, data.lut, data.channels, config.data.image_scale)
         padded, padded_labels = pad_to_multiple(image, labels, 2**config.model.depth)
         samples.append((padded, padded_labels, image.shape[:2]))
