@@ -141,6 +141,17 @@ def test_cli_options_are_checked_before_any_work(tiny_run, images, tmp_path, cap
     assert not (tmp_path / "out").exists()
 
 
+def test_two_inputs_with_one_stem_are_refused_before_any_work(tiny_run, images, tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    first = sorted(images.iterdir())[0]
+    shutil.copy(first, other / first.name)  # same stem, other folder: both would write <stem>_mask.png
+    code = main(["predict", str(tiny_run), str(images), str(other), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"stem '{first.stem}'" in err and "different --out folders" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
 def test_progress_bar_counts_images_and_tiles_with_an_eta():
     import io
 

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from segcoder.data.pairs import index_by_stem
 from segcoder.errors import SegcoderError
 from segcoder.outputs import DEFAULT_SAVE, OutputSet, output_paths, parse_save
 from segcoder.predict import (
@@ -51,14 +52,9 @@ class BatchResult:
 
 
 def _check_stems(files: list[Path]) -> None:
-    seen: dict[str, Path] = {}
-    for path in files:
-        if path.stem in seen:
-            raise SegcoderError(
-                f"{seen[path.stem]} and {path} would write the same outputs (stem '{path.stem}'); "
-                "rename one or predict them into different --out folders"
-            )
-        seen[path.stem] = path
+    index_by_stem(files, lambda first, second: (
+        f"{first} and {second} would write the same outputs (stem '{first.stem}'); "
+        "rename one or predict them into different --out folders"))
 
 
 def _is_current(path: Path, newer_than: float) -> bool:

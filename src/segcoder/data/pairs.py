@@ -41,16 +41,19 @@ def list_items(source: str | Path, role: str = "images") -> list:
     return list_images(source, role)
 
 
-def _by_stem(files: list, folder: Path, role: str) -> dict:
+def index_by_stem(files: list, clash) -> dict:
+    """``{stem: file}``; two files with one stem raise ``SegcoderError(clash(first, second))``."""
     found: dict = {}
     for path in files:
         if path.stem in found:
-            raise SegcoderError(
-                f"{folder}: two {role} share the stem '{path.stem}' ({found[path.stem].name}, {path.name}); "
-                "rename one of them"
-            )
+            raise SegcoderError(clash(found[path.stem], path))
         found[path.stem] = path
     return found
+
+
+def _by_stem(files: list, folder: Path, role: str) -> dict:
+    return index_by_stem(files, lambda first, second: (
+        f"{folder}: two {role} share the stem '{first.stem}' ({first.name}, {second.name}); rename one of them"))
 
 
 @dataclass
