@@ -73,3 +73,34 @@ def test_crops_per_epoch_follow_the_scaled_size(synthetic_data):
     full = TrainCrops(pairs, None, 3, 16, 4, workers=1)
     half = TrainCrops(pairs, None, 3, 16, 4, workers=1, image_scale=0.5)
     assert len(full) == 8 * 9 // 4 and len(half) == 8 * 2 // 4  # 48x48 = 9 crops of 16; 24x24 = 2 (rounded)
+
+
+def test_half_scale_pretrain_reconstructs_at_full_size_and_transfers(synthetic_data, tmp_path, capsys):
+    from segcoder.pretrain import PretrainSettings, UnlabelledCrops
+    from segcoder.reconstruct import Reconstructor
+
+    crops = UnlabelledCrops(sorted((synthetic_data / "train/images").iterdir()), 3, 24, 2, 1, 0,
+                            PretrainSettings(images=[], corruption="none"), workers=1, image_scale=0.5)
+    noisy, clean = crops[0]
+    assert clean.shape == (2, 24, 24, 3)  # 24-pixel crops of the 24x24 half-size images
+
+    ae = tmp_path / "ae"
+    code, out, err = run_cli(["pretrain", "--images", synthetic_data / "train/images", "--model", "unet",
+                              "--depth", "2", "--filters", "4", "--crop-size", "16", "--epochs", "1",
+                              "--steps-per-epoch", "2", "--batch-size", "2", "--workers", "1",
+                              "--image-scale", "0.5", "--out", ae], capsys)
+    assert code == 0, err
+    rec = Reconstructor.load(ae)
+    assert rec.image_scale == 0.5
+    image = np.array(Image.open(next((synthetic_data / "val/images").iterdir())), np.float32) / 255
+    assert rec.reconstruct(image).shape == (48, 48, 3)  # rebuilt at half size, returned at full size
+
+    code, _, err = run_cli(["compress-eval", ae, "--images", synthetic_data / "val/images"], capsys)
+    assert_user_error(code, err, "--image-scale 1")
+
+    code, _, err = run_cli([
+        "train", "--images", synthetic_data / "train/images", "--masks", synthetic_data / "train/masks",
+        "--classes", synthetic_data / "classes.json", "--depth", "2", "--filters", "4", "--epochs", "1",
+        "--steps-per-epoch", "1", "--batch-size", "2", "--crop-size", "16", "--workers", "1",
+        "--image-scale", "0.5", "--init-encoder", ae, "--init-decoder", "--out", tmp_path / "seg"], capsys)
+    assert code == 0, err

@@ -190,6 +190,9 @@ def compress_eval(run_dir, image_dirs, json_path=None, plot_path=None, max_image
     from segcoder.reconstruct import Reconstructor
 
     reconstructor = Reconstructor.load(run_dir)
+    if reconstructor.image_scale != 1.0:
+        raise SegcoderError(f"{run_dir}: pretrained at --image-scale {reconstructor.image_scale}; compress-eval "
+                            "codes images at full size, so give a run pretrained at --image-scale 1")
     codec = CodeModel(reconstructor.model, reconstructor.stride)
     sets = []
     for folder in image_dirs:

@@ -138,22 +138,23 @@ def list_unlabelled(folders) -> list[Path]:
 class UnlabelledCrops(SeededBatches):
     """Batches (corrupted crops, clean crops) of random augmented crops; ``steps`` batches make an epoch."""
 
-    def __init__(self, files, channels, crop_size, batch_size, steps, seed, settings, workers=2):
+    def __init__(self, files, channels, crop_size, batch_size, steps, seed, settings, workers=2, image_scale=1.0):
         super().__init__(steps, seed, workers)
         self.files, self.channels, self.crop_size = list(files), channels, crop_size
-        self.batch_size, self.settings = batch_size, settings
+        self.batch_size, self.settings, self.image_scale = batch_size, settings, image_scale
 
     def __getitem__(self, index):
         from segcoder.data.augment import training_transform
         from segcoder.data.dataset import match_channels
         from segcoder.data.io import read_image
+        from segcoder.data.resample import resize_image
 
         rng = self.batch_rng(index)
         transform = training_transform(self.crop_size, int(rng.integers(2**31)))
         shape = (self.batch_size, self.crop_size, self.crop_size, self.channels)
         clean, noisy = np.empty(shape, np.float32), np.empty(shape, np.float32)
         for slot, which in enumerate(rng.integers(len(self.files), size=self.batch_size)):
-            image = match_channels(read_image(self.files[which]), self.channels)
+            image = resize_image(match_channels(read_image(self.files[which]), self.channels), self.image_scale)
             clean[slot] = transform(image=image)["image"]
             noisy[slot] = corrupt(clean[slot], self.settings, rng)
         return noisy, clean
@@ -173,15 +174,17 @@ class FixedBatches(keras.utils.PyDataset):
         return self.batches[index]
 
 
-def held_out_batches(files, channels, stride, settings, seed):
-    """Whole held-out images, padded to the stride, corrupted with a fixed seed: one batch each."""
+def held_out_batches(files, channels, stride, settings, seed, image_scale=1.0):
+    """Whole held-out images (resized by ``image_scale``), padded to the stride, corrupted with a fixed seed."""
     from segcoder.data.augment import pad_to_multiple
     from segcoder.data.dataset import match_channels
     from segcoder.data.io import read_image
+    from segcoder.data.resample import resize_image
 
     batches = []
     for n, path in enumerate(files):
-        image, _ = pad_to_multiple(match_channels(read_image(path), channels), None, stride)
+        image = resize_image(match_channels(read_image(path), channels), image_scale)
+        image, _ = pad_to_multiple(image, None, stride)
         noisy = corrupt(image, settings, np.random.default_rng([seed, 7919, n]))
         batches.append((noisy[None], image[None]))
     return batches
@@ -261,12 +264,14 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False,
     model = build_reconstructor(run, channels, fused=True)
     model.compile(optimizer=FusedAdam(run.train.learning_rate),
                   loss=ReconstructionLoss(settings.loss), metrics=[PSNR()])
-    crop, batch = run.data.crop_size, run.train.batch_size
+    crop, batch, scale = run.data.crop_size, run.train.batch_size, run.data.image_scale
     h, w = image_size(train_files[0])
-    steps = run.train.steps_per_epoch or max(1, math.ceil(len(train_files) * max(1, round(h * w / crop**2)) / batch))
-    train_ds = UnlabelledCrops(train_files, channels, crop, batch, steps, run.train.seed, settings, run.data.workers)
+    crops_per_image = max(1, round(h * w * scale**2 / crop**2))
+    steps = run.train.steps_per_epoch or max(1, math.ceil(len(train_files) * crops_per_image / batch))
+    train_ds = UnlabelledCrops(train_files, channels, crop, batch, steps, run.train.seed, settings,
+                               run.data.workers, scale)
     stride = 2**run.model.depth
-    val_data = held_out_batches(val_files, channels, stride, settings, run.train.seed) if val_files else None
+    val_data = held_out_batches(val_files, channels, stride, settings, run.train.seed, scale) if val_files else None
     monitor = "val_loss" if val_files else "loss"
     best = work / "best.weights.h5"
     callbacks = [
@@ -282,7 +287,7 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False,
     best.unlink()
 
     shown = (val_files or train_files)[:MAX_SCORED]
-    reconstructor = Reconstructor(model, stride)
+    reconstructor = Reconstructor(model, stride, config)
     metrics = {"images": len(shown), "scored_on": "held-out images" if val_files else "training images",
                **score_images(reconstructor, shown)}
     metrics["seconds"] = round(time.time() - start, 1)

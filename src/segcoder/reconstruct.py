@@ -49,6 +49,7 @@ class Reconstructor:
 
     def __init__(self, model, stride: int, config=None):
         self.model, self.stride, self.config = model, stride, config
+        self.image_scale = config.run.data.image_scale if config is not None else 1.0
         self.channels = int(model.input_shape[-1])
         if int(model.output_shape[-1]) != self.channels:
             raise SegcoderError(
@@ -81,11 +82,15 @@ class Reconstructor:
         """The reconstruction of one image, predicted whole (padded to the stride, cropped back)."""
         from segcoder.data.augment import pad_to_multiple
 
+        from segcoder.data.resample import resize_image, resize_logits
+
         image = self.as_input(image)
+        size = image.shape[:2]
+        image = resize_image(image, self.image_scale)  # a run pretrained at --image-scale sees images at that scale
         h, w = image.shape[:2]
         padded, _ = pad_to_multiple(image, None, self.stride)
         logits = np.asarray(self.model.predict_on_batch(padded[None]), np.float32)[0, :h, :w]
-        return 1.0 / (1.0 + np.exp(-logits))
+        return 1.0 / (1.0 + np.exp(-resize_logits(logits, size)))
 
 
 def score_images(reconstructor: Reconstructor, files) -> dict:

@@ -10,3 +10,7 @@ def add_network_options(p):
     p.add_argument("--batch-size", type=int, help="crops per step (8)")
     p.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: about one pass over the images)")
     p.add_argument("--lr", type=float, help="Adam learning rate (1e-3)")
+
+
+def add_image_scale_option(p, help_text):
+    p.add_argument("--image-scale", type=float, help=help_text)

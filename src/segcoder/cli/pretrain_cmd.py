@@ -1,6 +1,6 @@
 """segcoder pretrain: train an encoder-decoder to rebuild unlabelled images."""
 
-from segcoder.cli.options import add_network_options
+from segcoder.cli.options import add_image_scale_option, add_network_options
 from segcoder.config import RunConfig
 
 
@@ -18,6 +18,8 @@ def register(sub):
     p.add_argument("--val-split", type=float, help="share of images held out to score reconstructions (0.1)")
     add_network_options(p)
     p.add_argument("--crop-size", type=int, help="side of random training crops (256)")
+    add_image_scale_option(p, "resize images by this factor to pretrain (1); use the scale the segmenter "
+                              "will train at, e.g. 0.5 before `train --image-scale 0.5`")
     p.add_argument("--workers", type=int, help="data loading threads (2)")
     p.add_argument("--time-limit", type=float, help="stop after this many minutes of training")
     p.add_argument("--seed", type=int, help="random seed (0)")
@@ -31,7 +33,7 @@ def run(args):
 
     config = PretrainConfig(RunConfig(), PretrainSettings(images=list(args.images)))
     config.run.override(**{
-        "data.crop_size": args.crop_size, "data.workers": args.workers,
+        "data.crop_size": args.crop_size, "data.workers": args.workers, "data.image_scale": args.image_scale,
         "model.name": args.model, "model.depth": args.depth, "model.filters": args.filters, "model.norm": args.norm,
         "train.epochs": args.epochs, "train.batch_size": args.batch_size,
         "train.steps_per_epoch": args.steps_per_epoch, "train.learning_rate": args.lr,

@@ -1,6 +1,6 @@
 """segcoder train: fit a segmenter on image/mask folders."""
 
-from segcoder.cli.options import add_network_options
+from segcoder.cli.options import add_image_scale_option, add_network_options
 from segcoder.config import RunConfig
 
 
@@ -24,9 +24,8 @@ def register(sub):
     p.add_argument("--preview-every", type=int, help="prediction grid PNG every N epochs (5; 0 = never)")
     p.add_argument("--tensorboard", action="store_true", default=None, help="write TensorBoard logs")
     p.add_argument("--crop-size", type=int, help="side of random training crops (256)")
-    p.add_argument("--image-scale", type=float,
-                   help="resize images and masks by this factor to train, e.g. 0.5 (1); predict and evaluate "
-                        "resize by it too and return full-size results")
+    add_image_scale_option(p, "resize images and masks by this factor to train, e.g. 0.5 (1); predict and "
+                              "evaluate resize by it too and return full-size results")
     p.add_argument("--workers", type=int, help="data loading threads (2)")
     p.add_argument("--seed", type=int, help="random seed (0)")
     p.add_argument("--time-limit", type=float, help="stop training after this many minutes")
