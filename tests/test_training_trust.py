@@ -210,3 +210,77 @@ def test_preview_images_are_spread_over_the_validation_set(synthetic_data):
     for (image, _, _), index in zip(samples, (0, 5, 10)):
         assert np.array_equal(image, load_pair(data.val_pairs[index], data.lut, data.channels, 0.5)[0])
     assert len(preview_samples(data, config, count=20)) == 11
+
+
+def _train_args(data, run, *extra):
+    return [str(a) for a in (
+        sys.executable, "-m", "segcoder", "train",
+        "--images", data / "train/images", "--masks", data / "train/masks",
+        "--val-images", data / "val/images", "--val-masks", data / "val/masks",
+        "--classes", data / "classes.json", "--depth", "2", "--filters", "4", "--crop-size", "32",
+        "--workers", "1", "--batch-size", "2", "--preview-every", "0", "--out", run, *extra)]
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(synthetic_data, tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_train_args(synthetic_data, run, "--steps-per-epoch", "40", "--epochs", "50",
+                                        "--checkpoint-every", "1"),
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    state = run / "checkpoint" / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not state.is_file():
+        time.sleep(0.05)
+    assert proc.poll() is None, "training ended before Ctrl-C"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and f"segcoder train --resume {run}" in err
+    saved = json.loads(state.read_text())
+    assert saved["epoch"] < 50 and not (run / "model.keras").exists()
+    assert not [p for p in run.rglob("*") if ".partial" in p.name]
+    # the checkpoint is complete: it loads and the run can go on from it
+    from segcoder.checkpoint import load_checkpoint
+
+    model, loaded = load_checkpoint(run)
+    assert (loaded.epoch, loaded.step) == (saved["epoch"], saved["step"]) and model.optimizer is not None
+
+
+def test_patience_stops_when_val_mean_iou_stalls(synthetic_data, tmp_path):
+    from segcoder.train import train
+
+    # A learning rate this small leaves the predictions, hence val mean IoU, exactly as they start.
+    config = tiny_config(synthetic_data, **{"train.learning_rate": 1e-12, "train.epochs": 10, "train.patience": 2,
+                                            "train.preview_every": 0, "model.norm": "none"})
+    train(config, tmp_path / "run", verbose=0)
+    assert _history_epochs(tmp_path / "run") == [0, 1, 2]  # best at epoch 0, then 2 epochs without gain
+
+
+def test_cosine_schedule_warms_up_then_decays_to_one_percent():
+    from keras import ops
+
+    from segcoder.config import RunConfig
+    from segcoder.train import learning_rate
+
+    config = RunConfig().override(**{"train.learning_rate": 2e-3, "train.lr_schedule": "cosine",
+                                     "train.warmup_epochs": 1, "train.epochs": 5})
+    schedule = learning_rate(config, steps_per_epoch=10)
+    lr = lambda step: float(ops.convert_to_numpy(schedule(step)))  # noqa: E731
+    assert lr(0) == pytest.approx(2e-5, rel=1e-3)  # warm-up starts at 1% of the peak
+    assert lr(5) == pytest.approx((2e-5 + 2e-3) / 2, rel=1e-3)  # linear
+    assert lr(10) == pytest.approx(2e-3, rel=1e-3)
+    assert lr(30) == pytest.approx(2e-5 + (2e-3 - 2e-5) * 0.5, rel=1e-3)  # half-way down the cosine
+    assert lr(50) == pytest.approx(2e-5, rel=1e-3)
+    assert learning_rate(RunConfig(), 10) == 1e-3  # constant
+
+
+def test_plateau_schedule_halves_the_rate_when_val_mean_iou_stalls(synthetic_data, tmp_path):
+    from segcoder.train import train
+
+    config = tiny_config(synthetic_data, **{"train.learning_rate": 1e-12, "train.epochs": 4,
+                                            "train.lr_schedule": "plateau", "train.preview_every": 0,
+                                            "model.norm": "none"})
+    train(config, tmp_path / "run", verbose=0)
+    with open(tmp_path / "run/history.csv", newline="") as f:
+        rates = [float(row["learning_rate"]) for row in csv.DictReader(f)]
+    assert rates[0] == pytest.approx(1e-12) and rates[-1] == pytest.approx(5e-13)

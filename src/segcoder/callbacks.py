@@ -31,6 +31,19 @@ class TimeLimit(keras.callbacks.Callback):
             self.stopped_epoch = epoch
 
 
+class LearningRateLog(keras.callbacks.Callback):
+    """Put the learning rate the epoch trained with into its logs, so history.csv shows the schedule.
+
+    Keras' ReduceLROnPlateau logs the rate only after it has changed it; this runs before it
+    (and before CSVLogger) and reads the optimizer's current rate, scheduled or not.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            rate = self.model.optimizer.learning_rate  # a schedule's value at the current step
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+
 class NonFiniteGuard(keras.callbacks.Callback):
     """Stop as soon as the training loss is NaN or infinite, and remember where.
 

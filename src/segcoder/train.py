@@ -12,7 +12,7 @@ from pathlib import Path
 
 from segcoder import run as runfiles
 from segcoder._atomic import atomic_path, replace_dir, write_text
-from segcoder.callbacks import BestWeights, NonFiniteGuard, PredictionPreview, TimeLimit
+from segcoder.callbacks import BestWeights, LearningRateLog, NonFiniteGuard, PredictionPreview, TimeLimit
 from segcoder.checkpoint import CHECKPOINT_DIR, Checkpointer, TrainState, load_checkpoint
 from segcoder.class_weights import parse_class_weights
 from segcoder.config import RunConfig
@@ -101,7 +101,8 @@ def training_callbacks(config: RunConfig, work: Path, data, state: TrainState, r
     best = BestWeights(work / BEST_WEIGHTS, best=state.best, guard=guard)
     best.best_epoch = state.best_epoch
     checkpointer = Checkpointer(work, state, best=best, every_steps=config.train.checkpoint_every, guard=guard)
-    callbacks = [guard, best, keras.callbacks.CSVLogger(work / runfiles.HISTORY_FILE, append=resuming)]
+    callbacks = [guard, best, LearningRateLog(),
+                 keras.callbacks.CSVLogger(work / runfiles.HISTORY_FILE, append=resuming)]
     t = config.train
     if t.patience:
         callbacks.append(keras.callbacks.EarlyStopping("val_mean_iou", mode="max", patience=t.patience))
