@@ -85,6 +85,66 @@ def test_reconstruction_losses_match_numpy():
     assert value("ssim+l1", target, logits) > 0.05
 
 
+def test_weighted_losses_count_only_the_weighted_pixels():
+    from keras import ops
+
+    from segcoder.reconstruction_losses import PSNR, ReconstructionLoss
+
+    rng = np.random.default_rng(3)
+    target = rng.uniform(0.05, 0.95, (2, 16, 16, 3)).astype(np.float32)
+    logits = rng.normal(0, 1, target.shape).astype(np.float32)
+    recon = 1 / (1 + np.exp(-logits))
+    weights = np.zeros((2, 16, 16, 1), np.float32)
+    weights[:, :8] = 1  # the top half counts
+    packed = np.concatenate([target, weights], axis=-1)
+
+    def value(kind, t, l, weighted):
+        return float(ops.convert_to_numpy(ReconstructionLoss(kind, weighted=weighted)(t, l)))
+
+    assert value("mse", packed, logits, True) == pytest.approx(np.mean((recon - target)[:, :8] ** 2), rel=1e-4)
+    assert value("mae", packed, logits, True) == pytest.approx(np.mean(np.abs(recon - target)[:, :8]), rel=1e-4)
+    ones = np.concatenate([target, np.ones_like(weights)], axis=-1)
+    for kind in ("mse", "mae", "ssim+l1"):  # weight 1 everywhere is the plain loss
+        assert value(kind, ones, logits, True) == pytest.approx(value(kind, target, logits, False), rel=1e-4)
+    # rebuilding the unweighted pixels perfectly changes nothing, as long as no SSIM window counting
+    # a weighted pixel sees them: rows 14+ lie 7 rows from the weighted top half
+    better = logits.copy()
+    better[:, 14:] = np.log(target[:, 14:] / (1 - target[:, 14:]))
+    for kind in ("mse", "ssim+l1"):
+        assert value(kind, packed, better, True) == pytest.approx(value(kind, packed, logits, True), rel=1e-5)
+        assert value(kind, target, better, False) < 0.95 * value(kind, target, logits, False)
+    # PSNR scores every pixel either way
+    plain, weighted = PSNR(), PSNR(weighted=True)
+    plain.update_state(target, logits)
+    weighted.update_state(packed, logits)
+    assert float(weighted.result()) == pytest.approx(float(plain.result()), rel=1e-5)
+
+
+def test_hidden_region_targets_carry_the_blanked_patches(synthetic_data):
+    from segcoder.pretrain import UnlabelledCrops
+
+    settings = PretrainSettings(images=[], corruption="mask", mask_patch=8, loss_region="hidden")
+    crops = UnlabelledCrops(sorted((synthetic_data / "train/images").iterdir()), 3, 32, 2, 1, 0, settings, workers=1)
+    noisy, target = crops[0]
+    assert noisy.shape == (2, 32, 32, 3) and target.shape == (2, 32, 32, 4)
+    hidden = target[..., 3] == 1
+    assert set(np.unique(target[..., 3])) == {0.0, 1.0} and 0.2 < hidden.mean() < 0.8
+    assert np.array_equal(noisy[~hidden], target[..., :3][~hidden])  # visible pixels pass through untouched
+    # blanked pixels hold the crop's mean, one value per channel
+    for b in range(2):
+        assert np.allclose(noisy[b][hidden[b]], target[b, ..., :3].mean(axis=(0, 1)), atol=1e-5)
+
+
+def test_hidden_region_pretrain_runs_and_records_its_setting(synthetic_data, tmp_path):
+    config = tiny_pretrain_config(synthetic_data / "train/images", corruption="mask", loss="ssim+l1",
+                                  loss_region="hidden")
+    result = pretrain(config, tmp_path / "mae", verbose=0)
+    assert np.isfinite(result.metrics["psnr"])
+    assert PretrainConfig.from_yaml(tmp_path / "mae/config.yaml").pretrain.loss_region == "hidden"
+    with pytest.raises(SegcoderError, match="--loss-region hidden needs --corruption mask"):
+        tiny_pretrain_config(synthetic_data / "train/images", corruption="noise", loss_region="hidden").validate()
+
+
 def test_ssim_matches_a_direct_computation():
     from segcoder.reconstruct import ssim
 
@@ -133,6 +193,8 @@ def test_reconstruct_refuses_a_segmentation_run(synthetic_data, tmp_path, capsys
     (["--corruption", "blur"], "--corruption must be one of"),
     (["--recon-loss", "ssim"], "--recon-loss must be one of"),
     (["--mask-ratio", "1.5"], "--mask-ratio must be between 0 and 1"),
+    (["--loss-region", "edges"], "--loss-region must be one of"),
+    (["--corruption", "noise", "--loss-region", "hidden"], "--loss-region hidden needs --corruption mask"),
 ])
 def test_pretrain_cli_rejects_bad_options(synthetic_data, tmp_path, capsys, options, message):
     code = main(["pretrain", "--images", str(synthetic_data / "train/images"), "--out", str(tmp_path / "x"), *options])

@@ -33,6 +33,7 @@ from segcoder.plots import plot_curves
 from segcoder.reconstruction_losses import RECONSTRUCTION_LOSSES
 
 CORRUPTIONS = ("none", "noise", "mask")
+LOSS_REGIONS = ("all", "hidden")
 RECONSTRUCTIONS_FILE = "reconstructions.png"
 MAX_SCORED = 16  # images scored for metrics.json (the first ones); whole-image inference is slow on a CPU
 
@@ -45,6 +46,10 @@ class PretrainSettings:
     mask_ratio: float = 0.5  # share of patches blanked out ("mask")
     mask_patch: int = 16  # side of the square patches blanked out ("mask"), in pixels
     loss: str = "mse"  # reconstruction loss: mse, mae or ssim+l1
+    # Pixels the loss counts: all, or only the blanked patches ("hidden", mask corruption only), as a
+    # masked autoencoder does. On "all", a U-Net's top skip connection copies the visible pixels and
+    # half the loss teaches nothing about context.
+    loss_region: str = "all"
     val_split: float = 0.1  # share of the images held out to score the reconstruction
 
 
@@ -88,6 +93,9 @@ class PretrainConfig:
             (bool(p.images), "pretraining needs --images DIR [DIR ...]"),
             (p.corruption in CORRUPTIONS, f"--corruption must be one of {CORRUPTIONS}, not '{p.corruption}'"),
             (p.loss in RECONSTRUCTION_LOSSES, f"--recon-loss must be one of {RECONSTRUCTION_LOSSES}, not '{p.loss}'"),
+            (p.loss_region in LOSS_REGIONS, f"--loss-region must be one of {LOSS_REGIONS}, not '{p.loss_region}'"),
+            (p.loss_region == "all" or p.corruption == "mask",
+             f"--loss-region hidden needs --corruption mask (nothing is hidden by '{p.corruption}')"),
             (p.noise_std >= 0, f"--noise-std must not be negative, not {p.noise_std}"),
             (0 < p.mask_ratio < 1, f"--mask-ratio must be between 0 and 1, not {p.mask_ratio}"),
             (p.mask_patch >= 1, f"--mask-patch must be at least 1, not {p.mask_patch}"),
@@ -107,14 +115,19 @@ class PretrainResult:
 
 
 def corrupt(image: np.ndarray, settings: PretrainSettings, rng: np.random.Generator) -> np.ndarray:
-    """The network's input for a clean (H, W, C) image in [0, 1].
+    """The network's input for a clean (H, W, C) image in [0, 1]."""
+    return corrupt_and_hide(image, settings, rng)[0]
+
+
+def corrupt_and_hide(image: np.ndarray, settings: PretrainSettings, rng: np.random.Generator):
+    """(the network's input, the (H, W) bool map of blanked pixels or None) for a clean image in [0, 1].
 
     "mask" fills blanked patches with the image mean rather than black, so the
     network cannot find them by their colour alone and must use the context.
     """
     if settings.corruption == "noise":
         noisy = image + rng.normal(0.0, settings.noise_std, image.shape).astype(np.float32)
-        return np.clip(noisy, 0.0, 1.0)
+        return np.clip(noisy, 0.0, 1.0), None
     if settings.corruption == "mask":
         p = settings.mask_patch
         h, w = image.shape[:2]
@@ -122,8 +135,16 @@ def corrupt(image: np.ndarray, settings: PretrainSettings, rng: np.random.Genera
         hidden = np.kron(grid, np.ones((p, p), bool))[:h, :w]
         out = image.copy()
         out[hidden] = image.mean(axis=(0, 1))
-        return out
-    return image
+        return out, hidden
+    return image, None
+
+
+def training_target(clean: np.ndarray, hidden, settings: PretrainSettings) -> np.ndarray:
+    """What the loss compares the reconstruction with: the clean image, plus a weight channel
+    (1 on blanked pixels) when only the hidden pixels count (see :mod:`segcoder.reconstruction_losses`)."""
+    if settings.loss_region == "all":
+        return clean
+    return np.concatenate([clean, hidden[..., None].astype(np.float32)], axis=-1)
 
 
 def list_unlabelled(folders) -> list[Path]:
@@ -151,13 +172,14 @@ class UnlabelledCrops(SeededBatches):
 
         rng = self.batch_rng(index)
         transform = training_transform(self.crop_size, int(rng.integers(2**31)))
-        shape = (self.batch_size, self.crop_size, self.crop_size, self.channels)
-        clean, noisy = np.empty(shape, np.float32), np.empty(shape, np.float32)
-        for slot, which in enumerate(rng.integers(len(self.files), size=self.batch_size)):
+        noisy, targets = [], []
+        for which in rng.integers(len(self.files), size=self.batch_size):
             image = resize_image(match_channels(read_image(self.files[which]), self.channels), self.image_scale)
-            clean[slot] = transform(image=image)["image"]
-            noisy[slot] = corrupt(clean[slot], self.settings, rng)
-        return noisy, clean
+            clean = transform(image=image)["image"]
+            corrupted, hidden = corrupt_and_hide(clean, self.settings, rng)
+            noisy.append(corrupted)
+            targets.append(training_target(clean, hidden, self.settings))
+        return np.stack(noisy).astype(np.float32), np.stack(targets).astype(np.float32)
 
 
 class FixedBatches(keras.utils.PyDataset):
@@ -185,8 +207,8 @@ def held_out_batches(files, channels, stride, settings, seed, image_scale=1.0):
     for n, path in enumerate(files):
         image = resize_image(match_channels(read_image(path), channels), image_scale)
         image, _ = pad_to_multiple(image, None, stride)
-        noisy = corrupt(image, settings, np.random.default_rng([seed, 7919, n]))
-        batches.append((noisy[None], image[None]))
+        noisy, hidden = corrupt_and_hide(image, settings, np.random.default_rng([seed, 7919, n]))
+        batches.append((noisy[None], training_target(image, hidden, settings)[None]))
     return batches
 
 
@@ -262,8 +284,9 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False,
 
     keras.utils.set_random_seed(run.train.seed)
     model = build_reconstructor(run, channels, fused=True)
+    weighted = settings.loss_region == "hidden"
     model.compile(optimizer=FusedAdam(run.train.learning_rate),
-                  loss=ReconstructionLoss(settings.loss), metrics=[PSNR()])
+                  loss=ReconstructionLoss(settings.loss, weighted=weighted), metrics=[PSNR(weighted=weighted)])
     crop, batch, scale = run.data.crop_size, run.train.batch_size, run.data.image_scale
     h, w = image_size(train_files[0])
     crops_per_image = max(1, round(h * w * scale**2 / crop**2))

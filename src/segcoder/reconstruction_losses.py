@@ -2,6 +2,11 @@
 
 The network emits logits; the reconstruction is ``sigmoid(logits)``, so it
 always lies in [0, 1] like the images read by :func:`segcoder.data.io.read_image`.
+
+A *weighted* loss or score takes targets with one extra, last channel: a per-pixel
+weight (1 on the blanked patches and 0 elsewhere, for a loss on the hidden pixels
+only). Keras' ``sample_weight`` cannot carry it: the SSIM term has no per-pixel
+value to weigh, and the weights would reach the PSNR metric too.
 """
 
 from __future__ import annotations
@@ -36,16 +41,42 @@ def ssim_map(x, y, window: int = SSIM_WINDOW):
     return num / den
 
 
-def reconstruction_loss(kind: str, target, logits):
-    """The loss ``kind`` between the target images and ``sigmoid(logits)``, both (B, H, W, C)."""
+def split_weights(target):
+    """(images, weights) of a weighted target: all channels but the last, and the last (B, H, W, 1)."""
     target = ops.cast(target, "float32")
+    return target[..., :-1], target[..., -1:]
+
+
+def _weighted_mean(values, weights):
+    """Mean of ``values`` (B, H, W, C) with per-pixel ``weights`` (B, H, W, 1); 0 where no weight."""
+    channels = values.shape[-1]
+    return ops.sum(values * weights) / ops.maximum(ops.sum(weights) * channels, 1e-6)
+
+
+def reconstruction_loss(kind: str, target, logits, weighted: bool = False):
+    """The loss ``kind`` between the target images and ``sigmoid(logits)``, both (B, H, W, C).
+
+    With ``weighted``, ``target`` carries a last weight channel (see the module docstring),
+    and each term is averaged with those weights.
+    """
+    if weighted:
+        target, weights = split_weights(target)
+    else:
+        target, weights = ops.cast(target, "float32"), None
     recon = ops.sigmoid(ops.cast(logits, "float32"))
+
+    def mean(values, w=weights):
+        return ops.mean(values) if w is None else _weighted_mean(values, w)
+
     if kind == "mse":
-        return ops.mean(ops.square(recon - target))
-    l1 = ops.mean(ops.abs(recon - target))
+        return mean(ops.square(recon - target))
+    l1 = mean(ops.abs(recon - target))
     if kind == "mae":
         return l1
-    ssim = ops.mean(ssim_map(recon, target))
+    # SSIM windows are weighted by the mean weight of the pixels they cover.
+    window_weights = None if weights is None else ops.average_pool(
+        weights, SSIM_WINDOW, strides=1, padding="valid", data_format="channels_last")
+    ssim = mean(ssim_map(recon, target), window_weights)
     return SSIM_WEIGHT * (1.0 - ssim) / 2.0 + (1.0 - SSIM_WEIGHT) * l1
 
 
@@ -58,27 +89,35 @@ class ReconstructionLoss(keras.losses.Loss):
         >>> model.fit(noisy_images, clean_images)
     """
 
-    def __init__(self, kind="mse", name=None, **kwargs):
+    def __init__(self, kind="mse", weighted=False, name=None, **kwargs):
         if kind not in RECONSTRUCTION_LOSSES:
             raise ValueError(f"reconstruction loss must be one of {RECONSTRUCTION_LOSSES}, not {kind!r}")
         super().__init__(name=name or kind.replace("+", "_"), **kwargs)
-        self.kind = kind
+        self.kind, self.weighted = kind, weighted
 
     def call(self, y_true, y_pred):
-        return reconstruction_loss(self.kind, y_true, y_pred)
+        return reconstruction_loss(self.kind, y_true, y_pred, self.weighted)
 
     def get_config(self):
-        return {**super().get_config(), "kind": self.kind}
+        return {**super().get_config(), "kind": self.kind, "weighted": self.weighted}
 
 
 @keras.saving.register_keras_serializable(package="segcoder")
 class PSNR(keras.metrics.Mean):
-    """Mean peak signal-to-noise ratio (dB, peak 1) of ``sigmoid(logits)`` against the target, per batch."""
+    """Mean peak signal-to-noise ratio (dB, peak 1) of ``sigmoid(logits)`` against the target, per batch.
 
-    def __init__(self, name="psnr", **kwargs):
+    Over every pixel; ``weighted`` only drops the target's weight channel.
+    """
+
+    def __init__(self, weighted=False, name="psnr", **kwargs):
         super().__init__(name=name, **kwargs)
+        self.weighted = weighted
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        mse = ops.mean(ops.square(ops.sigmoid(ops.cast(y_pred, "float32")) - ops.cast(y_true, "float32")))
+        target = split_weights(y_true)[0] if self.weighted else ops.cast(y_true, "float32")
+        mse = ops.mean(ops.square(ops.sigmoid(ops.cast(y_pred, "float32")) - target))
         psnr = -10.0 * ops.log(ops.maximum(mse, 1e-10)) / ops.log(10.0)
         return super().update_state(psnr, sample_weight=sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), "weighted": self.weighted}

@@ -15,6 +15,8 @@ def register(sub):
     p.add_argument("--mask-ratio", type=float, help="share of patches blanked (0.5)")
     p.add_argument("--mask-patch", type=int, help="side of the blanked patches in pixels (16)")
     p.add_argument("--recon-loss", help="mse (default), mae or ssim+l1")
+    p.add_argument("--loss-region", help="pixels the loss counts: all (default), or hidden (only the blanked "
+                                         "patches of --corruption mask, as a masked autoencoder)")
     p.add_argument("--val-split", type=float, help="share of images held out to score reconstructions (0.1)")
     add_network_options(p)
     p.add_argument("--crop-size", type=int, help="side of random training crops (256)")
@@ -41,7 +43,8 @@ def run(args):
     })
     for key, value in (("corruption", args.corruption), ("noise_std", args.noise_std),
                        ("mask_ratio", args.mask_ratio), ("mask_patch", args.mask_patch),
-                       ("loss", args.recon_loss), ("val_split", args.val_split)):
+                       ("loss", args.recon_loss), ("loss_region", args.loss_region),
+                       ("val_split", args.val_split)):
         if value is not None:
             setattr(config.pretrain, key, value)
     result = pretrain(config, args.out, overwrite=args.overwrite)
