@@ -49,14 +49,15 @@ def pretrain_once(args, work: Path) -> Path:
     from segcoder.pretrain import PretrainConfig, PretrainSettings, pretrain
 
     settings = PretrainSettings(images=[str(ISBI / "train/images"), str(ISBI / "test/images")],
-                                corruption=args.corruption, loss=args.recon_loss, val_split=0.0)
+                                corruption=args.corruption, loss=args.recon_loss, loss_region=args.loss_region,
+                                mask_ratio=args.mask_ratio, mask_patch=args.mask_patch, val_split=0.0)
     config = PretrainConfig(pretrain=settings)
     config.run.override(**{"model.name": args.pretrain_model, "model.depth": args.depth,
                            "model.filters": args.filters, "data.crop_size": args.crop, "data.workers": 1,
                            "train.batch_size": args.batch_size, "train.epochs": args.pretrain_epochs,
                            "train.steps_per_epoch": args.pretrain_steps, "train.learning_rate": 1e-3, "train.seed": 0})
-    out = work / f"pretrain_{args.pretrain_model}_{args.corruption}_{args.recon_loss}_d{args.depth}f{args.filters}_" \
-                 f"{args.pretrain_epochs}x{args.pretrain_steps}"
+    out = work / (f"pretrain_{args.pretrain_model}_{args.corruption}{args.mask_ratio}p{args.mask_patch}_{args.recon_loss}_"
+                  f"{args.loss_region}_d{args.depth}f{args.filters}_{args.pretrain_epochs}x{args.pretrain_steps}")
     if (out / "metrics.json").is_file():
         print(f"reusing {out}")
         return out
@@ -80,7 +81,7 @@ def fine_tune(args, work: Path, n: int, seed: int, arm: str, encoder_run: Path) 
         "data.classes": str(work / "classes.json"), "data.crop_size": args.crop, "data.workers": 1,
         "model.name": "unet", "model.depth": args.depth, "model.filters": args.filters,
         "train.epochs": args.epochs, "train.steps_per_epoch": args.steps, "train.batch_size": args.batch_size,
-        "train.learning_rate": args.lr, "train.seed": seed,
+        "train.learning_rate": args.lr, "train.lr_schedule": args.lr_schedule, "train.seed": seed,
     })
     if arm == "pretrained":
         config.override(**{"train.init_encoder": str(encoder_run), "train.freeze_encoder_epochs": args.freeze_epochs,
@@ -96,7 +97,7 @@ def fine_tune(args, work: Path, n: int, seed: int, arm: str, encoder_run: Path) 
     return row
 
 
-SCRATCH_SETTINGS = ("labels", "seeds", "depth", "filters", "crop", "batch_size", "epochs", "steps", "lr")
+SCRATCH_SETTINGS = ("labels", "seeds", "depth", "filters", "crop", "batch_size", "epochs", "steps", "lr", "lr_schedule")
 
 
 def reuse_scratch(args) -> list[dict]:
@@ -107,8 +108,9 @@ def reuse_scratch(args) -> list[dict]:
     """
     earlier = json.loads(Path(args.scratch_from).read_text())
     for key in SCRATCH_SETTINGS:
-        if earlier["settings"][key] != getattr(args, key):
-            raise SystemExit(f"{args.scratch_from}: its {key} is {earlier['settings'][key]}, not {getattr(args, key)}; "
+        theirs = earlier["settings"].get(key, "constant" if key == "lr_schedule" else None)
+        if theirs != getattr(args, key):
+            raise SystemExit(f"{args.scratch_from}: its {key} is {theirs}, not {getattr(args, key)}; "
                              "the scratch runs are not comparable")
     rows = [r for r in earlier["runs"] if r["arm"] == "scratch"]
     print(f"reusing {len(rows)} scratch runs from {args.scratch_from}")
@@ -116,32 +118,48 @@ def reuse_scratch(args) -> list[dict]:
 
 
 def summarize(rows, label_counts) -> list[dict]:
+    """Mean and sample sd per arm and label count; the gain, and the gain seed by seed (same slices)."""
     table = []
     for n in label_counts:
         entry = {"labels": n}
-        for arm in ("scratch", "pretrained"):
+        arms = {arm: {r["seed"]: r for r in rows if r["labels"] == n and r["arm"] == arm}
+                for arm in ("scratch", "pretrained")}
+        for arm, by_seed in arms.items():
             for metric in ("dice", "iou"):
-                values = [r[metric] for r in rows if r["labels"] == n and r["arm"] == arm]
-                entry[f"{arm}_{metric}"] = round(float(np.mean(values)), 4)
+                values = [r[metric] for r in by_seed.values()]
+                entry[f"{arm}_{metric}"] = round(float(np.mean(values)), 4) if values else None
                 entry[f"{arm}_{metric}_sd"] = round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else None
-        spread = max(entry["scratch_dice_sd"] or 0, entry["pretrained_dice_sd"] or 0)
+        if entry["scratch_dice"] is None or entry["pretrained_dice"] is None:
+            table.append(entry)
+            continue
         entry["dice_gain"] = round(entry["pretrained_dice"] - entry["scratch_dice"], 4)
-        entry["gain_beats_spread"] = bool(entry["dice_gain"] > spread)
+        sds = (entry["scratch_dice_sd"], entry["pretrained_dice_sd"])
+        # the target: a gain larger than the seed-to-seed spread of either arm (needs two seeds or more)
+        entry["gain_beats_spread"] = None if None in sds else bool(entry["dice_gain"] > max(sds))
+        paired = [arms["pretrained"][s]["dice"] - arms["scratch"][s]["dice"]
+                  for s in sorted(set(arms["scratch"]) & set(arms["pretrained"]))]
+        entry["paired_gains"] = [round(g, 4) for g in paired]
+        entry["seeds_ahead"] = f"{sum(g > 0 for g in paired)}/{len(paired)}"
         table.append(entry)
     return table
 
 
 def markdown(table, seeds) -> str:
-    lines = [f"| labelled slices | scratch Dice | pretrained Dice | gain | scratch IoU | pretrained IoU | gain > seed sd |",
-             "|---:|---:|---:|---:|---:|---:|:---:|"]
+    lines = ["| labelled slices | scratch Dice | pretrained Dice | gain | seeds ahead | scratch IoU | pretrained IoU "
+             "| gain > seed sd |",
+             "|---:|---:|---:|---:|:---:|---:|---:|:---:|"]
     for e in table:
         def fmt(arm, metric):
-            sd = e[f"{arm}_{metric}_sd"]
-            return f"{e[f'{arm}_{metric}']:.3f} ± {sd:.3f}" if sd is not None else f"{e[f'{arm}_{metric}']:.3f}"
-        lines.append(f"| {e['labels']} | {fmt('scratch', 'dice')} | {fmt('pretrained', 'dice')} | "
-                     f"{e['dice_gain']:+.3f} | {fmt('scratch', 'iou')} | {fmt('pretrained', 'iou')} | "
-                     f"{'yes' if e['gain_beats_spread'] else 'no'} |")
-    lines.append(f"\nMembrane class on slices 20-23; mean ± sample sd over seeds {seeds}.")
+            mean, sd = e[f"{arm}_{metric}"], e[f"{arm}_{metric}_sd"]
+            if mean is None:
+                return "-"
+            return f"{mean:.3f} ± {sd:.3f}" if sd is not None else f"{mean:.3f}"
+        gain = f"{e['dice_gain']:+.3f}" if "dice_gain" in e else "-"
+        verdict = {True: "yes", False: "no"}.get(e.get("gain_beats_spread"), "-")
+        lines.append(f"| {e['labels']} | {fmt('scratch', 'dice')} | {fmt('pretrained', 'dice')} | {gain} | "
+                     f"{e.get('seeds_ahead', '-')} | {fmt('scratch', 'iou')} | {fmt('pretrained', 'iou')} | {verdict} |")
+    lines.append(f"\nMembrane class on slices 20-23; mean ± sample sd over seeds {seeds}; 'seeds ahead': seeds "
+                 "(same slices for both arms) where the pretrained run has the higher Dice.")
     return "\n".join(lines)
 
 
@@ -154,6 +172,8 @@ def plot(table, out_png: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 4))
     x = [e["labels"] for e in table]
     for arm, style in (("scratch", "s--"), ("pretrained", "o-")):
+        if any(e[f"{arm}_dice"] is None for e in table):
+            continue
         ax.errorbar(x, [e[f"{arm}_dice"] for e in table], yerr=[e[f"{arm}_dice_sd"] or 0 for e in table],
                     fmt=style, capsize=4, label=arm)
     ax.set_xscale("log", base=2)
@@ -179,14 +199,21 @@ def main(argv=None) -> int:
     p.add_argument("--pretrain-model", default="unet", help="unet or autoencoder")
     p.add_argument("--corruption", default="mask", help="none, noise or mask")
     p.add_argument("--recon-loss", default="mse")
+    p.add_argument("--loss-region", default="all", help="all, or hidden: only the blanked patches count")
+    p.add_argument("--mask-ratio", type=float, default=0.5, help="share of patches blanked (mask corruption)")
+    p.add_argument("--mask-patch", type=int, default=16, help="side of the blanked patches, pixels")
     p.add_argument("--pretrain-epochs", type=int, default=4)
     p.add_argument("--pretrain-steps", type=int, default=50, help="steps per pretraining epoch")
     p.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs (both arms)")
     p.add_argument("--steps", type=int, default=15, help="steps per fine-tuning epoch (both arms)")
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (both arms)")
+    p.add_argument("--lr-schedule", default="constant", help="fine-tuning schedule (both arms): constant, cosine "
+                                                               "or plateau")
     p.add_argument("--freeze-epochs", type=int, default=1, help="epochs the pretrained encoder stays frozen")
     p.add_argument("--transfer", choices=("encoder", "all"), default="encoder",
                    help="what the pretrained arm copies: the encoder, or all but the output layer (--init-decoder)")
+    p.add_argument("--arms", nargs="+", choices=("scratch", "pretrained"), default=["scratch", "pretrained"],
+                   help="which arms to run (exploring a lever needs the scratch arm only once)")
     p.add_argument("--scratch-from", help="results.json of an earlier try with the same scratch settings: reuse "
                                           "its scratch runs")
     p.add_argument("--merge", nargs="+", metavar="RESULTS_JSON",
@@ -206,10 +233,10 @@ def main(argv=None) -> int:
     (work / "classes.json").write_text(json.dumps(CLASSES))
     start = time.time()
     commit = source_version()
-    encoder_run = pretrain_once(args, work)
+    encoder_run = pretrain_once(args, work) if "pretrained" in args.arms else None
     reused = reuse_scratch(args) if args.scratch_from else []
     rows = [fine_tune(args, work, n, seed, arm, encoder_run)
-            for seed in args.seeds for n in args.labels for arm in ("scratch", "pretrained")
+            for seed in args.seeds for n in args.labels for arm in args.arms
             if not (arm == "scratch" and reused)]
     rows = reused + rows
     settings = {k: v for k, v in vars(args).items() if k not in ("work", "out", "scratch_from", "merge")}
