@@ -184,3 +184,38 @@ def test_training_model_predicts_with_its_current_weights():
     stock.set_weights(model.get_weights())
     np.testing.assert_allclose(np.asarray(model.predict_on_batch(x)), np.asarray(stock.predict_on_batch(x)),
                                atol=1e-4)
+
+
+def test_atomic_writes_get_the_umask_mode_not_private(tmp_path):
+    import os
+
+    from segcoder._atomic import write_text
+
+    previous = os.umask(0o022)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+        assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        write_text(tmp_path / "b.txt", "x")
+        assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(previous)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("train.steps_per_epoch", 0, "--steps-per-epoch must be at least 1"),
+    ("train.time_limit", -1.0, "--time-limit must be a positive"),
+    ("data.workers", -1, "--workers must be at least 1"),
+])
+def test_bad_loop_options_are_refused(key, value, message):
+    from segcoder.config import RunConfig
+
+    with pytest.raises(SegcoderError, match=message):
+        RunConfig().override(**{key: value}).validate()
+
+
+def test_negative_class_weights_say_so():
+    from segcoder.class_weights import parse_class_weights
+
+    with pytest.raises(SegcoderError, match="must not be negative, got -1,2"):
+        parse_class_weights("-1,2", 2, lambda: [])

@@ -70,7 +70,9 @@ def test_every_problem_is_listed_and_exit_code_is_2(tmp_path, capsys):
                  "--classes", str(tmp_path / "classes.json")])
     captured = capsys.readouterr()
     assert code == 2 and "problems (4):" in captured.out and "NOT usable" in captured.out
-    assert captured.err == ""
+    # one line on stderr: the verdict with the first problem (a file name) and how many more
+    assert captured.err.count("\n") == 1 and "data not usable:" in captured.err
+    assert ".png" in captured.err and "3 more problems" in captured.err
 
 
 def test_missing_folder_is_one_line_error(tmp_path, capsys):

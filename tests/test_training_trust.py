@@ -307,3 +307,59 @@ def test_checkpoint_restores_the_optimizer_moments(synthetic_data, tmp_path):
     assert any(np.abs(m).max() > 0 for m in moments)
     for a, b in zip(saved_vars, loaded_vars):
         np.testing.assert_array_equal(a, b)
+
+
+def test_ctrl_c_on_an_epochs_last_batch_waits_for_its_validation(synthetic_data, tmp_path):
+    """A stop requested on the last batch lets the epoch end (validation, history row) and saves an epoch boundary."""
+    import keras
+
+    from segcoder.checkpoint import Checkpointer, TrainState
+    from segcoder.train import build_and_compile
+
+    model = build_and_compile(tiny_config(synthetic_data), 3, 4)
+    checkpointer = Checkpointer(tmp_path, TrainState(seed=0))
+    checkpointer.set_model(model)
+    checkpointer.set_params({"steps": 4, "epochs": 3})
+    checkpointer.on_epoch_begin(1)
+    checkpointer.stop_requested = True
+    checkpointer.on_train_batch_end(3)
+    assert not model.stop_training and not (tmp_path / "checkpoint").exists()
+    checkpointer.on_epoch_end(1)
+    assert model.stop_training and checkpointer.stopped_by_user
+    assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["epoch"] == 2
+    assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["step"] == 0
+    assert isinstance(model, keras.Model)
+
+
+def test_resume_from_a_checkpoint_taken_after_the_last_batch_does_not_hang(synthetic_data, tmp_path):
+    import threading
+
+    from segcoder.checkpoint import TrainState, save_checkpoint
+    from segcoder.train import build_and_compile, train
+
+    config = tiny_config(synthetic_data, **{"train.epochs": 2, "train.steps_per_epoch": 4,
+                                            "train.preview_every": 0})
+    train(config, tmp_path / "full", verbose=0)
+    run = tmp_path / "cut"
+    run.mkdir()
+    for name in ("config.yaml", "classes.json"):
+        (run / name).write_text((tmp_path / "full" / name).read_text())
+    (run / "history.csv").write_text((tmp_path / "full" / "history.csv").read_text().splitlines(True)[0])
+    # what an older version saved on Ctrl-C during epoch 1's last batch: every batch done, no validation yet
+    save_checkpoint(build_and_compile(config, 3, 4), run, TrainState(epoch=0, step=4, seed=0))
+    errors = []
+    worker = threading.Thread(target=lambda: _run_catching(errors, train, None, run, resume=True, verbose=0),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=300)
+    assert not worker.is_alive(), "resume hung"
+    assert not errors, errors
+    assert _history_epochs(run) == [0, 1]
+
+
+def _run_catching(errors, function, *args, **kwargs):
+    try:
+        function(*args, **kwargs)
+    except Exception as error:  # reported by the test, not lost in the thread
+        errors.append(error)
+

@@ -23,11 +23,25 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield tmp
+        # mkstemp makes the file private (0600); give it the mode a plain open() would have
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (os.umask() sets it to read it,
+    which for a moment would affect files other threads create)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -111,14 +111,20 @@ class Checkpointer(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.step_offset + batch + 1
-        if self.stop_requested and not self.stopped_by_user:
+        last_batch = batch + 1 == self.params.get("steps")
+        if self.stop_requested and not self.stopped_by_user and not last_batch:
             self._save(self.epoch, step)
             self.stopped_by_user = True
             self.model.stop_training = True
         elif self.every_steps and step % self.every_steps == 0:
             self._save(self.epoch, step)
+        # On the epoch's last batch a stop waits for on_epoch_end: the epoch's validation and history
+        # row come first, and the checkpoint is an epoch boundary rather than "every batch done".
 
     def on_epoch_end(self, epoch, logs=None):
         self.step_offset = 0
         if not self.stopped_by_user:
             self._save(epoch + 1, 0)
+        if self.stop_requested and not self.stopped_by_user:
+            self.stopped_by_user = True
+            self.model.stop_training = True

@@ -55,8 +55,10 @@ def parse_class_weights(spec, num_classes: int, label_maps=None) -> list[float] 
         raise SegcoderError(
             f"--class-weights must be 'median-frequency' or {num_classes} comma-separated numbers, not {spec!r}"
         ) from None
-    if len(values) != num_classes or any(v < 0 for v in values):
+    if len(values) != num_classes:
         raise SegcoderError(
             f"--class-weights needs {num_classes} non-negative numbers (one per trained class), got {len(values)}"
         )
+    if any(v < 0 for v in values):
+        raise SegcoderError(f"--class-weights must not be negative, got {','.join(f'{v:g}' for v in values)}")
     return values

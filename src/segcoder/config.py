@@ -131,6 +131,11 @@ class RunConfig:
              f"model.data_format must be channels_first or channels_last, not '{m.data_format}'"),
             (t.epochs >= 1, f"--epochs must be at least 1, not {t.epochs}"),
             (t.batch_size >= 1, f"--batch-size must be at least 1, not {t.batch_size}"),
+            (t.steps_per_epoch is None or t.steps_per_epoch >= 1,
+             f"--steps-per-epoch must be at least 1, not {t.steps_per_epoch}"),
+            (t.time_limit is None or t.time_limit > 0, f"--time-limit must be a positive number of minutes, "
+                                                        f"not {t.time_limit}"),
+            (d.workers >= 1, f"--workers must be at least 1, not {d.workers}"),
             (t.learning_rate > 0, f"--lr must be positive, not {t.learning_rate}"),
             (t.freeze_encoder_epochs >= 0, f"--freeze-encoder-epochs must not be negative, not {t.freeze_encoder_epochs}"),
             (t.freeze_encoder_epochs == 0 or bool(t.init_encoder), "--freeze-encoder-epochs needs --init-encoder RUN"),

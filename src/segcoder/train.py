@@ -223,6 +223,9 @@ def train(config: RunConfig, out: str | Path, overwrite: bool = False, verbose: 
     if resume:
         model, state = load_checkpoint(work)
         truncate_history(work / runfiles.HISTORY_FILE, state.epoch)
+        # A checkpoint taken after an epoch's last batch but before its validation (Ctrl-C there, before
+        # this version) leaves no batch to run, and an empty epoch never ends: redo that last batch.
+        state.step = min(state.step, len(train_ds) - 1)
     else:
         model = build_and_compile(config, channels, k, class_weights, learning_rate(config, len(train_ds)))
         if encoder_source is not None:  # before any file is written: a decoder mismatch is a user error

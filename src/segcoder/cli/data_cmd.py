@@ -1,5 +1,7 @@
 """segcoder data: verify, convert, fetch and list datasets."""
 
+import sys
+
 
 def register(sub):
     p = sub.add_parser("data", help="check, convert and download image/mask datasets",
@@ -44,7 +46,12 @@ def run_verify(args):
     tolerance = JPEG_TOLERANCE if args.tolerance is None else args.tolerance
     report = verify_data(args.images, args.masks, args.classes, args.sheet, tolerance)
     print(report.format())
-    return 0 if report.usable else 2
+    if not report.usable:  # the report went to stdout; scripts watching stderr get the verdict in one line
+        first = report.problems[0] if report.problems else "no readable image/mask pair"
+        more = f" (and {len(report.problems) - 1} more problems, listed above)" if len(report.problems) > 1 else ""
+        print(f"segcoder: data not usable: {first}{more}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def run_convert(args):

@@ -14,3 +14,11 @@ def add_network_options(p):
 
 def add_image_scale_option(p, help_text):
     p.add_argument("--image-scale", type=float, help=help_text)
+
+
+def add_loop_options(p):
+    """Crop size, data threads, seed and time limit (None: keep the config value)."""
+    p.add_argument("--crop-size", type=int, help="side of random training crops (256)")
+    p.add_argument("--workers", type=int, help="data loading threads (2)")
+    p.add_argument("--seed", type=int, help="random seed (0)")
+    p.add_argument("--time-limit", type=float, help="stop training after this many minutes")

@@ -1,6 +1,6 @@
 """segcoder pretrain: train an encoder-decoder to rebuild unlabelled images."""
 
-from segcoder.cli.options import add_image_scale_option, add_network_options
+from segcoder.cli.options import add_image_scale_option, add_loop_options, add_network_options
 from segcoder.config import RunConfig
 
 
@@ -19,12 +19,9 @@ def register(sub):
                                          "patches of --corruption mask, as a masked autoencoder)")
     p.add_argument("--val-split", type=float, help="share of images held out to score reconstructions (0.1)")
     add_network_options(p)
-    p.add_argument("--crop-size", type=int, help="side of random training crops (256)")
+    add_loop_options(p)
     add_image_scale_option(p, "resize images by this factor to pretrain (1); use the scale the segmenter "
                               "will train at, e.g. 0.5 before `train --image-scale 0.5`")
-    p.add_argument("--workers", type=int, help="data loading threads (2)")
-    p.add_argument("--time-limit", type=float, help="stop after this many minutes of training")
-    p.add_argument("--seed", type=int, help="random seed (0)")
     p.add_argument("--out", required=True, help="run folder to create")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder once training ends")
     p.set_defaults(run=run)

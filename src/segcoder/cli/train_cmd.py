@@ -1,6 +1,6 @@
 """segcoder train: fit a segmenter on image/mask folders."""
 
-from segcoder.cli.options import add_image_scale_option, add_network_options
+from segcoder.cli.options import add_image_scale_option, add_loop_options, add_network_options
 from segcoder.config import RunConfig
 
 
@@ -23,12 +23,9 @@ def register(sub):
     p.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps (always each epoch)")
     p.add_argument("--preview-every", type=int, help="prediction grid PNG every N epochs (5; 0 = never)")
     p.add_argument("--tensorboard", action="store_true", default=None, help="write TensorBoard logs")
-    p.add_argument("--crop-size", type=int, help="side of random training crops (256)")
+    add_loop_options(p)
     add_image_scale_option(p, "resize images and masks by this factor to train, e.g. 0.5 (1); predict and "
                               "evaluate resize by it too and return full-size results")
-    p.add_argument("--workers", type=int, help="data loading threads (2)")
-    p.add_argument("--seed", type=int, help="random seed (0)")
-    p.add_argument("--time-limit", type=float, help="stop training after this many minutes")
     p.add_argument("--precision", help="float32 (default), mixed_bfloat16 or mixed_float16 (GPU)")
     p.add_argument("--init-encoder", metavar="RUN", help="start from the encoder of this `segcoder pretrain` run")
     p.add_argument("--init-decoder", action="store_true", default=None,
