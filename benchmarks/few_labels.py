@@ -110,6 +110,14 @@ SCRATCH_SETTINGS = ("labels", "val_slices", "seeds", "depth", "filters", "crop",
 ADDED_LATER = {"lr_schedule": "constant", "val_slices": 1}
 
 
+def check_same_scratch(theirs: dict, ours: dict, source: str, reference: str) -> None:
+    """Refuse to compare with scratch runs made with other fine-tuning settings."""
+    for key in SCRATCH_SETTINGS:
+        a, b = (settings.get(key, ADDED_LATER.get(key)) for settings in (theirs, ours))
+        if a != b:
+            raise SystemExit(f"{source}: its {key} is {a}, not {b} as {reference}; the scratch runs are not comparable")
+
+
 def reuse_scratch(args) -> list[dict]:
     """The scratch rows of an earlier results.json whose scratch settings are the same as now.
 
@@ -117,11 +125,7 @@ def reuse_scratch(args) -> list[dict]:
     unchanged, so it need not be trained again.
     """
     earlier = json.loads(Path(args.scratch_from).read_text())
-    for key in SCRATCH_SETTINGS:
-        theirs = earlier["settings"].get(key, ADDED_LATER.get(key))
-        if theirs != getattr(args, key):
-            raise SystemExit(f"{args.scratch_from}: its {key} is {theirs}, not {getattr(args, key)}; "
-                             "the scratch runs are not comparable")
+    check_same_scratch(earlier["settings"], vars(args), f"{args.scratch_from}", "now")
     rows = [r for r in earlier["runs"] if r["arm"] == "scratch"]
     print(f"reusing {len(rows)} scratch runs from {args.scratch_from}")
     return rows
@@ -269,8 +273,8 @@ def main(argv=None) -> int:
     (work / "classes.json").write_text(json.dumps(CLASSES))
     start = time.time()
     commit = source_version()
+    reused = reuse_scratch(args) if args.scratch_from else []  # refuses before minutes of pretraining
     encoder_run = pretrain_once(args, work) if "pretrained" in args.arms else None
-    reused = reuse_scratch(args) if args.scratch_from else []
     rows = [fine_tune(args, work, n, seed, arm, encoder_run)
             for seed in args.seeds for n in args.labels for arm in args.arms
             if not (arm == "scratch" and reused)]
@@ -332,10 +336,7 @@ def compare_levers(scratch_file, lever_files, out: Path) -> int:
              "|---|---|" + "---:|" * len(labels)]
     for f in lever_files:
         lever = json.loads(Path(f).read_text())
-        for key in SCRATCH_SETTINGS:
-            theirs, ours = (part["settings"].get(key, ADDED_LATER.get(key)) for part in (lever, scratch))
-            if theirs != ours:
-                raise SystemExit(f"{f}: its {key} is {theirs}, not {ours} as in {scratch_file}")
+        check_same_scratch(lever["settings"], scratch["settings"], str(f), f"in {scratch_file}")
         # what the try changed from this script's defaults (the recipe)
         changed = {k: v for k, v in lever["settings"].items()
                    if k not in SCRATCH_SETTINGS and k != "arms" and v != defaults.get(k)}

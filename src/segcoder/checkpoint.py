@@ -123,8 +123,9 @@ class Checkpointer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.step_offset = 0
-        if not self.stopped_by_user:
-            self._save(epoch + 1, 0)
-        if self.stop_requested and not self.stopped_by_user:
+        if self.stopped_by_user:
+            return
+        self._save(epoch + 1, 0)
+        if self.stop_requested:  # asked for on the epoch's last batch
             self.stopped_by_user = True
             self.model.stop_training = True
